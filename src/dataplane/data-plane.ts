@@ -1,0 +1,288 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { BluegreenError, isBluegreenError } from '../errors.ts';
+import type { Registry } from '../registry/registry.ts';
+import type { Service } from '../registry/service.ts';
+import type { Upstream } from '../registry/upstream.ts';
+import { acquireUpstream } from './acquire.ts';
+import { LeastInFlightBalancer, type Balancer } from './balancer.ts';
+import { sendError, sendSocketError } from './error-response.ts';
+import { TrustedProxies, scrubUntrustedForwarded, upstreamRequestHeaders } from './forwarded-headers.ts';
+import { forwardAttempt, type AttemptResult } from './forwarder.ts';
+import { DEFAULT_DATAPLANE_OPTIONS, type DataPlaneOptions } from './options.ts';
+import { isReplayable, readRequestBody } from './request-body.ts';
+import { Router } from './router.ts';
+import { UpstreamPools } from './upstream-pools.ts';
+import { WebSocketForwarder } from './websocket-forwarder.ts';
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+/** Failures after the request may have reached an upstream are retried at most this many times. */
+const MAX_RESET_RETRIES = 2;
+
+/** Counters the admin API and metrics read. */
+export interface DataPlaneStats {
+  requests: number;
+  active: number;
+  retries: number;
+  failed: number;
+  held: number;
+  holdTimeouts: number;
+}
+
+/**
+ * Router → service → balancer → forwarder. Turns each client request into attempts on upstreams,
+ * holds it while its service has no ready upstream, and replays it where that is safe.
+ */
+export class DataPlane {
+  readonly registry: Registry;
+  readonly options: DataPlaneOptions;
+  readonly stats: DataPlaneStats = { requests: 0, active: 0, retries: 0, failed: 0, held: 0, holdTimeouts: 0 };
+  #router: Router;
+  readonly #log: Logger;
+  readonly #pools: UpstreamPools;
+  readonly #balancer: Balancer = new LeastInFlightBalancer();
+  readonly #trusted: TrustedProxies;
+  readonly #ws: WebSocketForwarder;
+  #closing = false;
+  #idleWaiters: (() => void)[] = [];
+  /** Requests that arrive before discovery's first sync are held, not answered 404. */
+  #ready: Promise<void> = Promise.resolve();
+  #synced = true;
+
+  constructor(registry: Registry, log: Logger, options: Partial<DataPlaneOptions> = {}) {
+    this.registry = registry;
+    this.options = { ...DEFAULT_DATAPLANE_OPTIONS, ...options };
+    this.#log = log;
+    this.#trusted = new TrustedProxies(this.options.trustedProxies);
+    this.#pools = new UpstreamPools(registry, {
+      connectTimeoutMs: this.options.connectTimeoutMs,
+      headersTimeoutMs: this.options.headersTimeoutMs,
+      bodyTimeoutMs: this.options.bodyTimeoutMs,
+      keepAliveTimeoutMs: this.options.upstreamKeepAliveMs,
+      connectionsPerUpstream: this.options.connectionsPerUpstream,
+    });
+    this.#ws = new WebSocketForwarder(log);
+    this.#router = new Router();
+    this.#rebuildRoutes();
+    registry.on('routes-changed', () => this.#rebuildRoutes());
+  }
+
+  get router(): Router {
+    return this.#router;
+  }
+
+  get closing(): boolean {
+    return this.#closing;
+  }
+
+  /** Holds routing until `ready` settles (discovery's first sync), bounded by the hold timeout. */
+  waitForSync(ready: Promise<void>): void {
+    this.#synced = false;
+    this.#ready = ready.then(
+      () => {
+        this.#synced = true;
+      },
+      () => {
+        this.#synced = true;
+      },
+    );
+  }
+
+  #rebuildRoutes(): void {
+    this.#router = new Router(this.registry.services.values());
+    for (const c of this.#router.conflicts) this.#log.warn({ conflict: c }, 'routing conflict');
+  }
+
+  readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    this.stats.requests++;
+    this.stats.active++;
+    res.once('close', () => {
+      this.stats.active--;
+      if (this.stats.active === 0 && this.#idleWaiters.length) this.#notifyIdle();
+    });
+    if (this.#closing) res.setHeader('connection', 'close');
+    this.#handle(req, res).catch((err: unknown) => {
+      this.#log.error({ err, url: req.url }, 'unexpected error handling request');
+      sendError(res, 'UPSTREAM_BAD_RESPONSE', 'internal proxy error');
+    });
+  };
+
+  async #route(host: string | undefined, url: string, signal: AbortSignal): Promise<Service | BluegreenError> {
+    if (!this.#synced) await waitOrAbort(this.#ready, this.options.holdTimeoutMs, signal);
+    const m = this.#router.match(host, url);
+    if (m.service) return m.service;
+    return new BluegreenError('NO_ROUTE', m.reason);
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const ac = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) ac.abort();
+    });
+    const url = req.url ?? '/';
+    const routed = await this.#route(req.headers.host, url, ac.signal);
+    if (routed instanceof BluegreenError) return sendError(res, routed.code, routed.message);
+    const svc = routed;
+
+    let body;
+    try {
+      body = await readRequestBody(req, this.options.retryBufferBytes);
+    } catch {
+      return; // the client went away mid-body
+    }
+    const headers = upstreamRequestHeaders(req, false, this.#trusted);
+    const method = req.method ?? 'GET';
+    const replayable = isReplayable(body);
+    const idempotent = IDEMPOTENT.has(method);
+    const arrived = Date.now();
+    const tried = new Set<Upstream>();
+    let holdStart = 0;
+    let resetRetries = 0;
+    let last: Extract<AttemptResult, { outcome: 'failed' }> | undefined;
+    for (;;) {
+      let up: Upstream;
+      try {
+        up = await acquireUpstream(svc, {
+          balancer: this.#balancer,
+          tried,
+          deadline: arrived + this.options.holdTimeoutMs,
+          signal: ac.signal,
+          onHold: () => {
+            holdStart = Date.now();
+            svc.held++;
+            this.stats.held++;
+          },
+        });
+      } catch (err) {
+        if (isBluegreenError(err, 'CLIENT_ABORTED')) return;
+        if (isBluegreenError(err, 'HOLD_TIMEOUT')) {
+          svc.holdTimeouts++;
+          this.stats.holdTimeouts++;
+        }
+        this.stats.failed++;
+        if (last && isBluegreenError(err, 'HOLD_TIMEOUT')) {
+          return sendError(res, 'UPSTREAM_CONNECT_FAILED', `service ${svc.name}: ${last.error.message}; no other upstream answered in time`);
+        }
+        const e = err as BluegreenError;
+        return sendError(res, e.code, e.message, Math.max(1, Math.ceil(this.options.holdTimeoutMs / 10_000)));
+      } finally {
+        if (holdStart) {
+          const held = Date.now() - holdStart;
+          if (held > svc.maxHoldMs) svc.maxHoldMs = held;
+          holdStart = 0;
+        }
+      }
+      const r = await forwardAttempt({ upstream: up, dispatcher: this.#pools.get(up), req, res, headers, body });
+      if (r.outcome !== 'failed') return;
+      last = r;
+      up.failures++;
+      if (r.phase === 'connect') up.failedUntil = Date.now() + this.options.failDurationMs;
+      const safe =
+        replayable &&
+        !ac.signal.aborted &&
+        (r.phase === 'connect' ||
+          (r.phase === 'reset' && (idempotent || !r.requestSent) && resetRetries++ < MAX_RESET_RETRIES));
+      this.#log.warn(
+        { upstream: up.name, service: svc.name, method, url, phase: r.phase, err: r.error.message, retry: safe },
+        safe ? 'upstream attempt failed; retrying' : 'upstream attempt failed',
+      );
+      if (!safe) {
+        this.stats.failed++;
+        return sendError(res, failureCode(r), failureMessage(up, r, replayable));
+      }
+      tried.add(up);
+      up.retries++;
+      this.stats.retries++;
+    }
+  }
+
+  readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', () => {});
+    this.#upgrade(req, socket, head).catch((err: unknown) => {
+      this.#log.error({ err, url: req.url }, 'unexpected error handling upgrade');
+      socket.destroy();
+    });
+  };
+
+  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const ac = new AbortController();
+    socket.once('close', () => ac.abort());
+    const routed = await this.#route(req.headers.host, req.url ?? '/', ac.signal);
+    if (routed instanceof BluegreenError) return sendSocketError(socket, routed.code, routed.message);
+    let up: Upstream;
+    try {
+      up = await acquireUpstream(routed, {
+        balancer: this.#balancer,
+        tried: new Set(),
+        deadline: Date.now() + this.options.holdTimeoutMs,
+        signal: ac.signal,
+      });
+    } catch (err) {
+      const e = err as BluegreenError;
+      if (e.code !== 'CLIENT_ABORTED') sendSocketError(socket, e.code, e.message);
+      return;
+    }
+    scrubUntrustedForwarded(req, this.#trusted);
+    this.#ws.forward(up, req, socket, head);
+  }
+
+  /** Resolves when no client request is in progress. */
+  idle(): Promise<void> {
+    if (this.stats.active === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #notifyIdle(): void {
+    const w = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const f of w) f();
+  }
+
+  /** Stop phase 1: answer everything from now on with `Connection: close`. */
+  beginClosing(): void {
+    this.#closing = true;
+  }
+
+  /** Stop phase 2: abort what is left (held requests get 503) and close upstream pools. */
+  async abortRemaining(): Promise<number> {
+    let aborted = 0;
+    const reason = new BluegreenError('SHUTTING_DOWN', 'proxy is shutting down');
+    for (const svc of this.registry.services.values()) aborted += svc.holdQueue.rejectAll(reason);
+    for (const up of this.registry.upstreams.values()) aborted += up.abortAll(reason);
+    this.#ws.close();
+    await this.#pools.closeAll();
+    return aborted;
+  }
+}
+
+function failureCode(r: Extract<AttemptResult, { outcome: 'failed' }>) {
+  if (r.phase === 'headers-timeout') return 'UPSTREAM_HEADERS_TIMEOUT' as const;
+  if (r.phase === 'connect') return 'UPSTREAM_CONNECT_FAILED' as const;
+  if (r.phase === 'bad-response') return 'UPSTREAM_BAD_RESPONSE' as const;
+  return 'UPSTREAM_RESET' as const;
+}
+
+function failureMessage(up: Upstream, r: Extract<AttemptResult, { outcome: 'failed' }>, replayable: boolean): string {
+  const what = {
+    connect: 'could not connect to',
+    reset: 'lost the connection to',
+    'headers-timeout': 'timed out waiting for response headers from',
+    'bad-response': 'got an invalid response from',
+  }[r.phase];
+  const why = !replayable && r.phase !== 'headers-timeout' ? ' (request body too large to replay)' : '';
+  return `${what} upstream ${up.name} (${up.address}) of service ${up.service}: ${r.error.message}${why}`;
+}
+
+function waitOrAbort(p: Promise<void>, ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    signal.addEventListener('abort', done, { once: true });
+    void p.then(done);
+  });
+}

@@ -1,0 +1,40 @@
+/** Every data plane setting, with its default. The config layer fills these from file, env and flags. */
+export interface DataPlaneOptions {
+  /** Longest a request waits for a ready upstream. */
+  holdTimeoutMs: number;
+  /** Requests that may wait at once, per service. */
+  holdQueueSize: number;
+  /** Request bodies up to this size are buffered so they can be replayed on another upstream. */
+  retryBufferBytes: number;
+  /** After a connect failure, the upstream is tried last for this long. */
+  failDurationMs: number;
+  connectTimeoutMs: number;
+  /** Longest wait for an upstream's response headers (then 504). */
+  headersTimeoutMs: number;
+  /** Longest silence between two response body chunks from an upstream. */
+  bodyTimeoutMs: number;
+  /** Idle keep-alive time for connections to upstreams. */
+  upstreamKeepAliveMs: number;
+  connectionsPerUpstream: number;
+  /** Idle keep-alive time for client connections. */
+  clientKeepAliveMs: number;
+  /** Client addresses (CIDRs) whose X-Forwarded-* headers are kept and extended. */
+  trustedProxies: string[];
+  /** How long the proxy's own shutdown waits for in-flight requests. */
+  shutdownGraceMs: number;
+}
+
+export const DEFAULT_DATAPLANE_OPTIONS: Readonly<DataPlaneOptions> = Object.freeze({
+  holdTimeoutMs: 30_000,
+  holdQueueSize: 10_000,
+  retryBufferBytes: 1024 * 1024,
+  failDurationMs: 2_000,
+  connectTimeoutMs: 5_000,
+  headersTimeoutMs: 60_000,
+  bodyTimeoutMs: 60_000,
+  upstreamKeepAliveMs: 4_000,
+  connectionsPerUpstream: 256,
+  clientKeepAliveMs: 5_000,
+  trustedProxies: [],
+  shutdownGraceMs: 30_000,
+});
