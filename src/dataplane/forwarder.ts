@@ -140,7 +140,7 @@ export function forwardAttempt(a: Attempt): Promise<AttemptResult> {
             settle({ outcome: 'responded' });
             return;
           }
-          if (res.destroyed || req.destroyed) {
+          if (res.destroyed) {
             release();
             settle({ outcome: 'client-gone' });
             return;

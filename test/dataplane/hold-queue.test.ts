@@ -1,0 +1,43 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { HoldQueue } from '../../src/dataplane/hold-queue.ts';
+import { isBluegreenError } from '../../src/errors.ts';
+
+test('waiters are released in arrival order', async () => {
+  const q = new HoldQueue(10);
+  const order: number[] = [];
+  const waits = [0, 1, 2, 3].map((i) => q.wait(10_000).then((o) => { order.push(i); return o; }));
+  assert.equal(q.size, 4);
+  assert.equal(q.releaseAll(), 4);
+  assert.deepEqual(await Promise.all(waits), ['released', 'released', 'released', 'released']);
+  assert.deepEqual(order, [0, 1, 2, 3]);
+  assert.equal(q.size, 0);
+});
+
+test('a wait times out, and a full queue rejects at once', async () => {
+  const q = new HoldQueue(1);
+  const w = q.wait(20);
+  await assert.rejects(q.wait(1000), (e: unknown) => isBluegreenError(e, 'HOLD_QUEUE_FULL') && /1 requests/.test(e.message));
+  assert.equal(await w, 'timeout');
+  assert.equal(q.size, 0);
+});
+
+test('an aborted client leaves the queue', async () => {
+  const q = new HoldQueue(5);
+  const ac = new AbortController();
+  const w = q.wait(10_000, ac.signal);
+  const other = q.wait(10_000);
+  assert.equal(q.size, 2);
+  ac.abort();
+  await assert.rejects(w, (e: unknown) => isBluegreenError(e, 'CLIENT_ABORTED'));
+  assert.equal(q.size, 1);
+  assert.equal(q.releaseAll(), 1);
+  assert.equal(await other, 'released');
+});
+
+test('rejectAll fails every waiter with the reason', async () => {
+  const q = new HoldQueue(5);
+  const w = q.wait(10_000);
+  assert.equal(q.rejectAll(new Error('stopping')), 1);
+  await assert.rejects(w, /stopping/);
+});
