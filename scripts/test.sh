@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The project's test command (`npm test`): installs what a fresh machine lacks (Node 24, the npm
+# dependencies, and for the end-to-end suite Debian's Docker Engine), type-checks, runs the unit
+# and loopback tests, then the end-to-end tests against a real Docker Engine. Docker that cannot be
+# started is a failure, never a skip.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+step() { printf '\n=== %s\n' "$*"; }
+
+step "node"
+eval "$(scripts/ensure-node.sh)"
+node --version
+
+step "npm dependencies"
+stamp=node_modules/.bluegreen-lock-sha
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  npm ci --no-audit --no-fund 2>&1 | grep -v 'Unknown user config "nodedir"' || true
+  [ -d node_modules/undici ] || { echo "npm ci failed" >&2; exit 1; }
+  echo "$want" > "$stamp"
+else
+  echo "node_modules matches package-lock.json"
+fi
+
+step "typecheck"
+npx tsc --noEmit -p . 2>&1 | grep -v 'Unknown user config "nodedir"' ; test "${PIPESTATUS[0]}" -eq 0
+
+mapfile -t unit < <(find test -name '*.test.ts' -not -path 'test/e2e/*' | sort)
+step "unit and loopback tests (${#unit[@]} files)"
+node --test --test-concurrency=2 --test-timeout=120000 "${unit[@]}"
+
+mapfile -t e2e < <(find test/e2e -name '*.test.ts' 2>/dev/null | sort)
+if [ "${#e2e[@]}" -gt 0 ] && [ "${BLUEGREEN_SKIP_E2E:-}" != "1" ]; then
+  step "docker engine"
+  scripts/ensure-docker.sh
+  step "images"
+  scripts/build-images.sh
+  step "end-to-end tests on the Docker Engine (${#e2e[@]} files)"
+  node --test --test-concurrency=1 --test-timeout=600000 "${e2e[@]}"
+fi
