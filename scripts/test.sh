@@ -31,7 +31,7 @@ step "unit and loopback tests (${#unit[@]} files)"
 node --test --test-concurrency=2 --test-timeout=120000 "${unit[@]}"
 
 mapfile -t e2e < <(find test/e2e -name '*.test.ts' 2>/dev/null | sort)
-if [ "${#e2e[@]}" -gt 0 ] && [ "${BLUEGREEN_SKIP_E2E:-}" != "1" ]; then
+if [ "${#e2e[@]}" -gt 0 ]; then
   step "docker engine"
   scripts/ensure-docker.sh
   step "images"
