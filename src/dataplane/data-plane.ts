@@ -42,7 +42,7 @@ export class DataPlane {
   readonly #log: Logger;
   readonly #pools: UpstreamPools;
   readonly #balancer: Balancer = new LeastInFlightBalancer();
-  readonly #trusted: TrustedProxies;
+  #trusted: TrustedProxies;
   readonly #ws: WebSocketForwarder;
   #closing = false;
   #idleWaiters: (() => void)[] = [];
@@ -55,17 +55,26 @@ export class DataPlane {
     this.options = { ...DEFAULT_DATAPLANE_OPTIONS, ...options };
     this.#log = log;
     this.#trusted = new TrustedProxies(this.options.trustedProxies);
-    this.#pools = new UpstreamPools(registry, {
+    this.#pools = new UpstreamPools(registry, () => ({
       connectTimeoutMs: this.options.connectTimeoutMs,
       headersTimeoutMs: this.options.headersTimeoutMs,
       bodyTimeoutMs: this.options.bodyTimeoutMs,
       keepAliveTimeoutMs: this.options.upstreamKeepAliveMs,
       connectionsPerUpstream: this.options.connectionsPerUpstream,
-    });
+    }));
     this.#ws = new WebSocketForwarder(log);
     this.#router = new Router();
     this.#rebuildRoutes();
     registry.on('routes-changed', () => this.#rebuildRoutes());
+  }
+
+  /**
+   * Applies changed settings live (config reload). Hold, retry, failure and timeout settings take
+   * effect for the next request; pool settings for pools created from now on.
+   */
+  updateOptions(partial: Partial<DataPlaneOptions>): void {
+    if (partial.trustedProxies) this.#trusted = new TrustedProxies(partial.trustedProxies);
+    Object.assign(this.options, partial);
   }
 
   get router(): Router {

@@ -18,9 +18,10 @@ export interface PoolOptions {
  */
 export class UpstreamPools {
   readonly #pools = new Map<string, Pool>();
-  readonly #opts: PoolOptions;
+  readonly #opts: () => PoolOptions;
 
-  constructor(registry: Registry, opts: PoolOptions) {
+  /** `opts` is read each time a pool is created, so changed settings apply to new pools. */
+  constructor(registry: Registry, opts: () => PoolOptions) {
     this.#opts = opts;
     registry.on('upstream-state', (up, _from, to) => {
       if (to === 'draining' || to === 'gone') this.#close(up.id);
@@ -31,7 +32,7 @@ export class UpstreamPools {
   get(up: Upstream): Pool {
     let pool = this.#pools.get(up.id);
     if (!pool) {
-      const o = this.#opts;
+      const o = this.#opts();
       pool = new Pool(up.origin, {
         connections: o.connectionsPerUpstream,
         pipelining: 1,
