@@ -26,6 +26,9 @@ fi
 step "typecheck"
 npx tsc --noEmit -p . 2>&1 | grep -v 'Unknown user config "nodedir"' ; test "${PIPESTATUS[0]}" -eq 0
 
+step "lint (no-floating-promises, no-misused-promises)"
+npx eslint . 2>&1 | grep -v 'Unknown user config "nodedir"' ; test "${PIPESTATUS[0]}" -eq 0
+
 mapfile -t unit < <(find test -name '*.test.ts' -not -path 'test/e2e/*' | sort)
 step "unit and loopback tests (${#unit[@]} files)"
 node --test --test-concurrency=2 --test-timeout=120000 "${unit[@]}"
