@@ -125,7 +125,7 @@ build_base() {
   node_sum=$(file_sha256 "$NODE_BIN")
   sh_sum=$([ -n "$BUSYBOX_BIN" ] && file_sha256 "$BUSYBOX_BIN" || file_sha256 /bin/dash)
   key=$(echo "recipe=$BASE_RECIPE node=$node_sum sh=$sh_sum" | sha256sum | cut -c1-32)
-  if [ "${FORCE:-0}" != 1 ] && [ "$(label_of "$SEEDED_BASE" bluegreen.base.key)" = "$key" ]; then
+  if [ "${FORCE:-0}" != 1 ] && [ "$(label_of "$SEEDED_BASE" io.bluegreen-e2e.base.key)" = "$key" ]; then
     say "$SEEDED_BASE is up to date (node sha256 ${node_sum:0:12})"
     return
   fi
@@ -179,7 +179,7 @@ EOF
     docker import \
       --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin' \
       --change "ENV NODE_VERSION=${node_version#v}" \
-      --change "LABEL bluegreen.base.key=$key bluegreen.base.node-sha256=$node_sum" \
+      --change "LABEL io.bluegreen-e2e.base.key=$key io.bluegreen-e2e.base.node-sha256=$node_sum" \
       --change 'WORKDIR /' \
       --change 'CMD ["node"]' \
       --message "bluegreen e2e base: node $node_version + busybox" \
@@ -194,14 +194,14 @@ build_app() {
   base_id=$(image_id "$BASE_IMAGE")
   [ -n "$base_id" ] || die "BASE_IMAGE=$BASE_IMAGE does not exist locally (there is no registry to pull from)"
   key=$( { echo "base=$base_id"; cd "$APP_DIR" && find . -type f ! -name '*.log' | LC_ALL=C sort | xargs sha256sum; } | sha256sum | cut -c1-32)
-  if [ "${FORCE:-0}" != 1 ] && [ "$(label_of "$APP_TAG" bluegreen.testapp.key)" = "$key" ]; then
+  if [ "${FORCE:-0}" != 1 ] && [ "$(label_of "$APP_TAG" io.bluegreen-e2e.testapp.key)" = "$key" ]; then
     say "$APP_TAG is up to date"
     return
   fi
   old=$(image_id "$APP_TAG")
   say "building $APP_TAG FROM $BASE_IMAGE"
-  docker build -q --build-arg "BASE_IMAGE=$BASE_IMAGE" --label "bluegreen.testapp.key=$key" \
-    --label "bluegreen.testapp.base=$BASE_IMAGE" -t "$APP_TAG" "$APP_DIR" >/dev/null
+  docker build -q --build-arg "BASE_IMAGE=$BASE_IMAGE" --label "io.bluegreen-e2e.testapp.key=$key" \
+    --label "io.bluegreen-e2e.testapp.base=$BASE_IMAGE" -t "$APP_TAG" "$APP_DIR" >/dev/null
   if [ -n "$old" ] && [ "$old" != "$(image_id "$APP_TAG")" ]; then STALE=("$old" "${STALE[@]}"); fi
   say "built $APP_TAG in $((SECONDS - started)) s"
 }
