@@ -12,6 +12,7 @@ import { TrustedProxies, scrubUntrustedForwarded, upstreamRequestHeaders } from 
 import { forwardAttempt, type AttemptResult } from './forwarder.ts';
 import { DEFAULT_DATAPLANE_OPTIONS, type DataPlaneOptions } from './options.ts';
 import { isReplayable, readRequestBody } from './request-body.ts';
+import type { RequestObserver } from './request-observer.ts';
 import { Router } from './router.ts';
 import { UpstreamPools } from './upstream-pools.ts';
 import { WebSocketForwarder } from './websocket-forwarder.ts';
@@ -38,6 +39,8 @@ export class DataPlane {
   readonly registry: Registry;
   readonly options: DataPlaneOptions;
   readonly stats: DataPlaneStats = { requests: 0, active: 0, retries: 0, failed: 0, held: 0, holdTimeouts: 0 };
+  /** Told about every request's outcome, retry and hold (metrics); none by default. */
+  observer: RequestObserver | undefined;
   #router: Router;
   readonly #log: Logger;
   readonly #pools: UpstreamPools;
@@ -126,13 +129,17 @@ export class DataPlane {
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const ac = new AbortController();
+    const started = performance.now();
+    let svc: Service | undefined;
+    let up: Upstream | undefined;
     res.once('close', () => {
       if (!res.writableFinished) ac.abort();
+      this.observer?.onResponse(svc, up, res.writableFinished ? res.statusCode : 0, performance.now() - started);
     });
     const url = req.url ?? '/';
     const routed = await this.#route(req.headers.host, url, ac.signal);
     if (routed instanceof BluegreenError) return sendError(res, routed.code, routed.message);
-    const svc = routed;
+    svc = routed;
 
     let body;
     try {
@@ -150,7 +157,6 @@ export class DataPlane {
     let resetRetries = 0;
     let last: Extract<AttemptResult, { outcome: 'failed' }> | undefined;
     for (;;) {
-      let up: Upstream;
       try {
         up = await acquireUpstream(svc, {
           balancer: this.#balancer,
@@ -180,6 +186,7 @@ export class DataPlane {
           const held = Date.now() - holdStart;
           if (held > svc.maxHoldMs) svc.maxHoldMs = held;
           holdStart = 0;
+          this.observer?.onHold(svc, held);
         }
       }
       const r = await forwardAttempt({ upstream: up, dispatcher: this.#pools.get(up), req, res, headers, body });
@@ -203,6 +210,7 @@ export class DataPlane {
       tried.add(up);
       up.retries++;
       this.stats.retries++;
+      this.observer?.onRetry(svc, up);
     }
   }
 
