@@ -18,7 +18,11 @@ export type ErrorCode =
   | 'DUPLICATE_UPSTREAM'
   | 'BAD_LABEL'
   | 'BAD_CONFIG'
-  | 'BAD_REQUEST';
+  | 'BAD_REQUEST'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED';
 
 export class BluegreenError extends Error {
   readonly code: ErrorCode;
@@ -32,6 +36,7 @@ export class BluegreenError extends Error {
 export function httpStatusOf(code: ErrorCode): number {
   switch (code) {
     case 'NO_ROUTE':
+    case 'NOT_FOUND':
     case 'UNKNOWN_SERVICE':
     case 'UNKNOWN_UPSTREAM':
       return 404;
@@ -55,6 +60,12 @@ export function httpStatusOf(code: ErrorCode): number {
     case 'BAD_CONFIG':
     case 'BAD_REQUEST':
       return 400;
+    case 'UNAUTHORIZED':
+      return 401;
+    case 'FORBIDDEN':
+      return 403;
+    case 'METHOD_NOT_ALLOWED':
+      return 405;
   }
 }
 
