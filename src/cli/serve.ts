@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { parseListenAddress } from '../dataplane/listener.ts';
 import { createLogger } from '../log.ts';
@@ -9,7 +10,12 @@ const HELP = `usage: bluegreen serve [options]
   --upstream SERVICE=HOST:PORT
                             a static upstream, ready at once (repeatable); a service
                             without routes is the default service
+  --host-address IP         where containers in network mode host are reached (default 127.0.0.1)
+  --no-docker               no Docker discovery: static upstreams only
   --log-level LEVEL         trace|debug|info|warn|error|silent (env BLUEGREEN_LOG_LEVEL; default info)
+
+Docker discovery is on by default: the engine at DOCKER_HOST, else /var/run/docker.sock. When it
+cannot be reached, the proxy serves its static upstreams and keeps retrying.
 `;
 
 /** `bluegreen serve`: runs the proxy until SIGTERM/SIGINT, then stops gracefully and exits 0. */
@@ -20,6 +26,8 @@ export async function serve(argv: string[]): Promise<number> {
       listen: { type: 'string' },
       upstream: { type: 'string', multiple: true },
       'log-level': { type: 'string' },
+      'host-address': { type: 'string' },
+      'no-docker': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -30,7 +38,9 @@ export async function serve(argv: string[]): Promise<number> {
   }
   const log = createLogger((values['log-level'] ?? process.env.BLUEGREEN_LOG_LEVEL ?? 'info') as 'info');
   const listen = parseListenAddress(values.listen ?? process.env.BLUEGREEN_LISTEN ?? '0.0.0.0:8080');
-  const proxy = new Proxy({ logger: log, listen });
+  const hostAddress = values['host-address'] ?? '127.0.0.1';
+  if (!isIP(hostAddress)) throw new Error(`--host-address ${JSON.stringify(hostAddress)} is not an IP address`);
+  const proxy = new Proxy({ logger: log, listen, docker: values['no-docker'] ? undefined : { hostAddress } });
   for (const spec of values.upstream ?? []) {
     const m = /^([^=]+)=(.+):(\d+)$/.exec(spec);
     if (!m) throw new Error(`--upstream ${JSON.stringify(spec)} is not SERVICE=HOST:PORT`);

@@ -121,7 +121,14 @@ export class DataPlane {
   };
 
   async #route(host: string | undefined, url: string, signal: AbortSignal): Promise<Service | BluegreenError> {
-    if (!this.#synced) await waitOrAbort(this.#ready, this.options.holdTimeoutMs, signal);
+    if (!this.#synced) {
+      // A request for a route already known (static upstreams) is served at once, also while the
+      // Docker Engine is unreachable; any other may be for a service discovery has not synced yet:
+      // it waits, bounded by the hold timeout.
+      const early = this.#router.match(host, url);
+      if (early.service && (!early.service.isDefault || early.service.eligible().length > 0)) return early.service;
+      await waitOrAbort(this.#ready, this.options.holdTimeoutMs, signal);
+    }
     const m = this.#router.match(host, url);
     if (m.service) return m.service;
     return new BluegreenError('NO_ROUTE', m.reason);

@@ -136,3 +136,27 @@ function readSwarm(labels: Record<string, string>): SwarmTask | undefined {
   if (!serviceName || !serviceId || !taskId) return undefined;
   return { serviceName, serviceId, taskId };
 }
+
+/** One entry of `GET /containers/json`: only what decides whether the container is worth an inspect. */
+export interface ContainerSummary {
+  id: string;
+  /** First name without Docker's leading '/'. */
+  name: string;
+  labels: Record<string, string>;
+  /** `running`, `paused`, `exited`, ... */
+  state: string;
+}
+
+/** Maps a container list result; entries without an id are skipped. Never throws. */
+export function containerSummariesFromList(list: unknown): ContainerSummary[] {
+  if (!Array.isArray(list)) return [];
+  const out: ContainerSummary[] = [];
+  for (const raw of list) {
+    const c = obj(raw);
+    const id = str(c['Id']);
+    if (id === '') continue;
+    const names = Array.isArray(c['Names']) ? c['Names'] : [];
+    out.push({ id, name: str(names[0]).replace(/^\//, ''), labels: readLabels(c['Labels']), state: str(c['State']) });
+  }
+  return out;
+}

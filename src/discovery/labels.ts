@@ -61,6 +61,12 @@ export const DEFAULT_PROBE_TIMEOUT_MS = 1000;
 /** Probe interval while an upstream is starting, whatever `intervalMs` says. */
 export const STARTING_PROBE_INTERVAL_MS = 250;
 
+/** True when any label key starts with `bluegreen.`: the container is ours, to route or to report. */
+export function hasBluegreenLabels(labels: Readonly<Record<string, string>>): boolean {
+  for (const k of Object.keys(labels)) if (k.startsWith(LABEL_PREFIX)) return true;
+  return false;
+}
+
 export const KNOWN_LABELS: readonly string[] = [
   'bluegreen.service',
   'bluegreen.hosts',

@@ -1,0 +1,528 @@
+import type { Logger } from 'pino';
+import type { Registry } from '../registry/registry.ts';
+import type { UpstreamState } from '../registry/upstream-state.ts';
+import { backoffDelay, DEFAULT_INITIAL_BACKOFF_MS, DEFAULT_MAX_BACKOFF_MS } from './backoff.ts';
+import { containerInfoFromInspect, containerSummariesFromList, type ContainerInfo } from './container-info.ts';
+import type { DockerApi } from './docker-client.ts';
+import { EventDecoder, type DockerEvent } from './event-stream.ts';
+import { hasBluegreenLabels, parseContainerLabels, type LabelProblem } from './labels.ts';
+import { runReadinessProbe } from './readiness-probe.ts';
+import { ServiceRetention } from './service-retention.ts';
+import { isStopSignal, stopSignals } from './stop-signal.ts';
+
+// Docker containers in, registry changes out. Start: list + inspect + register, then follow the
+// event stream; every event is applied at once (drains are never batched or delayed), in order per
+// container. On stream end or error: reconnect with backoff, replay from the last event's time and
+// reconcile against a fresh list. All Docker I/O goes through DockerApi.
+
+export interface DockerDiscoveryOptions {
+  client: DockerApi;
+  registry: Registry;
+  logger: Logger;
+  /** Where containers in network mode host are reached. */
+  hostAddress: string;
+  /** How long a service stays known after its last container left (default: 30 s, the hold timeout). */
+  retentionMs?: number;
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** Drain bound when neither `bluegreen.drain-timeout` nor `Config.StopTimeout` says (Docker's 10 s). */
+  defaultGraceMs?: number;
+}
+
+/** A container left out because of its labels (or its networks), with why: for the admin API. */
+export interface RejectedContainer {
+  id: string;
+  name: string;
+  label: string;
+  value: string;
+  reason: string;
+  message: string;
+}
+
+export interface DiscoveryState {
+  endpoint: string;
+  connected: boolean;
+  /** When the last list + reconcile finished (ms since epoch). */
+  lastSyncAt: number | undefined;
+  /** Successful reconnections after the first sync. */
+  reconnects: number;
+  /** Events received (relevant ones, after client-side filtering). */
+  events: number;
+  lastError: string | undefined;
+  /** Networks of the proxy's own container; [] when it does not run in one. */
+  proxyNetworks: string[];
+  /** Containers currently registered as upstreams. */
+  containers: number;
+}
+
+/** What discovery remembers about a container it registered, until it dies or is destroyed. */
+interface Tracked {
+  id: string;
+  name: string;
+  service: string;
+  address: string;
+  graceMs: number;
+  stopSignals: ReadonlySet<number>;
+  /** Readiness comes from Docker's HEALTHCHECK (else: our probe). */
+  dockerHealth: boolean;
+  /** A stop event was seen: the upstream is draining and nothing but a new start brings it back. */
+  stopping: boolean;
+  probe: AbortController | undefined;
+}
+
+const SEEN_EVENTS = 1024;
+const INSPECT_TRIES = 3;
+
+export class DockerDiscovery {
+  /** Resolves after the first successful list + register (never rejects; resolves on stop too). */
+  readonly firstSync: Promise<void>;
+  readonly #client: DockerApi;
+  readonly #registry: Registry;
+  readonly #log: Logger;
+  readonly #hostAddress: string;
+  readonly #initialBackoffMs: number;
+  readonly #maxBackoffMs: number;
+  readonly #defaultGraceMs: number;
+  readonly #retention: ServiceRetention;
+  readonly #tracked = new Map<string, Tracked>();
+  readonly #rejected = new Map<string, RejectedContainer[]>();
+  /** Per-container task chains: events of one container apply in order, containers independently. */
+  readonly #chains = new Map<string, Promise<void>>();
+  readonly #seen = new Set<string>();
+  readonly #seenOrder: string[] = [];
+  readonly #stopAc = new AbortController();
+  #resolveFirstSync!: () => void;
+  #sessionAc: AbortController | undefined;
+  #running: Promise<void> | undefined;
+  #unwatch: (() => void) | undefined;
+  #wake: (() => void) | undefined;
+  #proxyNetworks: string[] = [];
+  #selfChecked = false;
+  #lastEventNano: bigint | undefined;
+  #connectedAtNano: bigint | undefined;
+  #connected = false;
+  #everSynced = false;
+  #lastSyncAt: number | undefined;
+  #reconnects = 0;
+  #events = 0;
+  #lastError: string | undefined;
+
+  constructor(opts: DockerDiscoveryOptions) {
+    this.#client = opts.client;
+    this.#registry = opts.registry;
+    this.#log = opts.logger;
+    this.#hostAddress = opts.hostAddress;
+    this.#initialBackoffMs = opts.initialBackoffMs ?? DEFAULT_INITIAL_BACKOFF_MS;
+    this.#maxBackoffMs = opts.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
+    this.#defaultGraceMs = opts.defaultGraceMs ?? 10_000;
+    this.#retention = new ServiceRetention(opts.registry, opts.retentionMs ?? 30_000, opts.logger);
+    this.firstSync = new Promise((resolve) => {
+      this.#resolveFirstSync = resolve;
+    });
+  }
+
+  get state(): DiscoveryState {
+    return {
+      endpoint: this.#client.endpoint,
+      connected: this.#connected,
+      lastSyncAt: this.#lastSyncAt,
+      reconnects: this.#reconnects,
+      events: this.#events,
+      lastError: this.#lastError,
+      proxyNetworks: [...this.#proxyNetworks],
+      containers: this.#tracked.size,
+    };
+  }
+
+  /** Every problem of every container left out, one entry per problem. */
+  get rejected(): RejectedContainer[] {
+    return [...this.#rejected.values()].flat();
+  }
+
+  /** Starts in the background; failures to reach Docker are logged and retried, never thrown. */
+  start(): void {
+    if (this.#running) return;
+    this.#unwatch = this.#client.watchEndpoint(() => {
+      if (!this.#connected) this.#wake?.();
+    });
+    this.#running = this.#run();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopAc.abort();
+    this.#sessionAc?.abort();
+    this.#wake?.();
+    this.#unwatch?.();
+    for (const rec of this.#tracked.values()) rec.probe?.abort();
+    this.#retention.stop();
+    await this.#running;
+    this.#connected = false;
+    this.#resolveFirstSync();
+  }
+
+  async #run(): Promise<void> {
+    let attempt = 0;
+    while (!this.#stopAc.signal.aborted) {
+      let synced = false;
+      try {
+        synced = await this.#session();
+      } catch (err) {
+        if (this.#stopAc.signal.aborted) break;
+        this.#lastError = (err as Error).message;
+        const delay = backoffDelay(attempt, this.#initialBackoffMs, this.#maxBackoffMs);
+        const fields = { endpoint: this.#client.endpoint, err: this.#lastError, attempt: attempt + 1, retryInMs: delay };
+        if (attempt === 0) this.#log.error(fields, 'cannot reach the Docker Engine; serving what is known and retrying');
+        else this.#log.warn(fields, 'Docker Engine still unreachable');
+      }
+      this.#connected = false;
+      if (this.#stopAc.signal.aborted) break;
+      if (synced) attempt = 0; // a session that worked: the first retry comes quickly
+      await this.#sleep(backoffDelay(attempt, this.#initialBackoffMs, this.#maxBackoffMs));
+      attempt++;
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#wake = done;
+    });
+  }
+
+  /**
+   * One connection: open the event stream (events are buffered), list and reconcile, apply the
+   * buffered events, then follow the stream until it ends. Returns true once synced, throws
+   * when the engine cannot be reached or the sync fails.
+   */
+  async #session(): Promise<boolean> {
+    const ac = new AbortController();
+    this.#sessionAc = ac;
+    const signal = AbortSignal.any([ac.signal, this.#stopAc.signal]);
+    const since = this.#resumeFrom();
+    const openedAt = BigInt(Date.now()) * 1_000_000n;
+    const stream = await this.#client.events({ since, signal });
+    this.#connectedAtNano = openedAt;
+    const decoder = new EventDecoder(this.#log);
+    let buffered: DockerEvent[] | undefined = [];
+    const take = (events: DockerEvent[]) => {
+      for (const ev of events) {
+        if (buffered) buffered.push(ev);
+        else this.#dispatch(ev);
+      }
+    };
+    const ended = new Promise<string>((resolve) => {
+      stream.on('data', (chunk: Buffer | string) => take(decoder.push(chunk)));
+      stream.once('end', () => {
+        take(decoder.end());
+        resolve('the engine ended it');
+      });
+      stream.on('error', (err: Error) => resolve(err.message));
+      stream.once('close', () => resolve('connection closed'));
+    });
+    try {
+      await this.#sync(signal, since !== undefined);
+    } catch (err) {
+      ac.abort();
+      throw err;
+    }
+    const pending = buffered;
+    buffered = undefined;
+    for (const ev of pending) this.#dispatch(ev);
+    this.#connected = true;
+    if (this.#everSynced) this.#reconnects++;
+    this.#everSynced = true;
+    this.#lastError = undefined;
+    this.#lastSyncAt = Date.now();
+    this.#resolveFirstSync();
+    const why = await ended;
+    ac.abort();
+    if (!this.#stopAc.signal.aborted) {
+      this.#lastError = `event stream ended: ${why}`;
+      this.#log.warn({ endpoint: this.#client.endpoint, reason: why }, 'Docker event stream ended; reconnecting');
+    }
+    return true;
+  }
+
+  /** `since` for a reconnect: the last event's time, else shortly before the last connection opened. */
+  #resumeFrom(): string | undefined {
+    const nano = this.#lastEventNano ?? (this.#connectedAtNano === undefined ? undefined : this.#connectedAtNano - 1_000_000_000n);
+    if (nano === undefined) return undefined;
+    const s = nano / 1_000_000_000n;
+    const ns = nano % 1_000_000_000n;
+    return `${s}.${ns.toString().padStart(9, '0')}`;
+  }
+
+  async #sync(signal: AbortSignal, resumed: boolean): Promise<void> {
+    if (!this.#selfChecked) {
+      const self = await this.#client.inspectSelf(signal);
+      this.#selfChecked = true;
+      if (self !== undefined) {
+        const info = containerInfoFromInspect(self);
+        this.#proxyNetworks = Object.keys(info.networks).sort();
+        this.#log.info({ container: info.name, id: info.id.slice(0, 12), networks: this.#proxyNetworks }, 'the proxy runs in a container');
+      }
+    }
+    const list = containerSummariesFromList(await this.#client.listContainers(signal));
+    const running = new Set<string>();
+    const tasks: Promise<void>[] = [];
+    for (const c of list) {
+      if (c.state !== 'running' || !hasBluegreenLabels(c.labels)) continue;
+      running.add(c.id);
+      // Known containers are inspected again too: their health or networks may have changed while
+      // the stream was down.
+      tasks.push(this.#enqueue(c.id, () => this.#inspectAndRegister(c.id, 'sync', signal)));
+    }
+    for (const id of this.#tracked.keys()) {
+      if (!running.has(id)) tasks.push(this.#enqueue(id, () => this.#remove(id, 'not running at resync')));
+    }
+    for (const id of [...this.#rejected.keys()]) if (!running.has(id)) this.#rejected.delete(id);
+    await Promise.all(tasks);
+    this.#log.info(
+      { endpoint: this.#client.endpoint, running: running.size, upstreams: this.#tracked.size, rejected: this.#rejected.size, resumed },
+      resumed ? 'reconnected to Docker and reconciled' : 'synced with Docker',
+    );
+  }
+
+  /** Runs `task` after every earlier task of the same container. Rejects with the task's error. */
+  #enqueue(id: string, task: () => void | Promise<void>): Promise<void> {
+    const prev = this.#chains.get(id);
+    const next = prev ? prev.then(task) : Promise.resolve().then(task);
+    const settled = next.catch(() => {});
+    this.#chains.set(id, settled);
+    void settled.then(() => {
+      if (this.#chains.get(id) === settled) this.#chains.delete(id);
+    });
+    return next;
+  }
+
+  /** Applies one event now (after earlier events of the same container). */
+  #dispatch(ev: DockerEvent): void {
+    if (this.#seen.has(ev.key)) return; // replayed by `since` after a reconnect
+    this.#seen.add(ev.key);
+    this.#seenOrder.push(ev.key);
+    if (this.#seenOrder.length > SEEN_EVENTS) this.#seen.delete(this.#seenOrder.shift()!);
+    const nano = BigInt(ev.timeNano);
+    if (this.#lastEventNano === undefined || nano > this.#lastEventNano) this.#lastEventNano = nano;
+
+    const id = ev.containerId;
+    const known = this.#tracked.has(id) || this.#rejected.has(id);
+    if (ev.type === 'network') {
+      if (known) this.#run1(ev, () => this.#inspectAndRegister(id, `network ${ev.action} ${ev.network ?? ''}`.trim(), this.#stopAc.signal));
+      return;
+    }
+    if (!known && !hasBluegreenLabels(ev.attributes)) return;
+    this.#events++;
+    switch (ev.action) {
+      case 'start':
+      case 'unpause':
+        this.#run1(ev, () => this.#inspectAndRegister(id, ev.action, this.#stopAc.signal));
+        break;
+      case 'kill':
+        this.#run1(ev, () => this.#onKill(id, ev));
+        break;
+      case 'stop':
+      case 'pause':
+        this.#run1(ev, () => this.#drain(id, ev));
+        break;
+      case 'die':
+      case 'destroy':
+        this.#run1(ev, () => this.#remove(id, `container ${ev.action === 'die' ? 'died' : 'destroyed'}`));
+        break;
+      case 'health_status':
+        this.#run1(ev, () => this.#onHealth(id, ev.health));
+        break;
+      default:
+        break;
+    }
+  }
+
+  #run1(ev: DockerEvent, task: () => void | Promise<void>): void {
+    this.#enqueue(ev.containerId, task).catch((err: unknown) => {
+      if (this.#stopAc.signal.aborted) return;
+      this.#log.error(
+        { id: ev.containerId.slice(0, 12), name: ev.attributes['name'], event: ev.action, err: (err as Error).message },
+        'could not apply a Docker event; the next resync will',
+      );
+    });
+  }
+
+  async #inspect(id: string, signal: AbortSignal): Promise<unknown> {
+    for (let i = 1; ; i++) {
+      try {
+        return await this.#client.inspectContainer(id, signal);
+      } catch (err) {
+        if (i >= INSPECT_TRIES || signal.aborted) throw err;
+        await new Promise((r) => setTimeout(r, backoffDelay(i - 1, this.#initialBackoffMs, this.#maxBackoffMs)));
+      }
+    }
+  }
+
+  /**
+   * Inspects a container and makes the registry agree: register it, re-register it when its
+   * address changed, report it when its labels are bad, forget it when it is not running.
+   * `why` is `start`/`unpause` (may bring back a stopping container), `sync` or a network change.
+   */
+  async #inspectAndRegister(id: string, why: string, signal: AbortSignal): Promise<void> {
+    const raw = await this.#inspect(id, signal);
+    if (raw === undefined) return this.#remove(id, 'no such container');
+    const info = containerInfoFromInspect(raw);
+    if (!info.running || info.paused) {
+      if (this.#tracked.has(id)) this.#remove(id, info.paused ? 'container paused' : 'container not running');
+      return;
+    }
+    const existing = this.#tracked.get(id);
+    const restart = why === 'start' || why === 'unpause';
+    // A stopping container still shows as running until it exits: only a new start brings it back.
+    if (existing?.stopping && !restart) return;
+
+    const parsed = parseContainerLabels(info, { proxyNetworks: this.#proxyNetworks, hostAddress: this.#hostAddress });
+    if (!parsed.ok) {
+      if ('ignored' in parsed) this.#remove(id, 'no bluegreen labels');
+      else {
+        this.#reject(info, parsed.problems);
+        if (existing) this.#remove(id, 'left out: labels or networks no longer usable', false);
+      }
+      return;
+    }
+    this.#rejected.delete(id);
+    const t = parsed.target;
+    const address = `${t.host}:${t.port}`;
+    const up = this.#registry.upstreams.get(id);
+    if (existing && up && !existing.stopping && existing.address === address && existing.service === t.service) {
+      if (existing.dockerHealth && info.health) this.#applyHealth(id, info.health, why);
+      return; // already registered as it is
+    }
+    if (existing || up) {
+      const reason = existing?.stopping ? 'container started again' : existing?.address !== address ? `address changed to ${address}` : 'service changed';
+      this.#remove(id, reason, false);
+    }
+
+    const graceMs = t.drainTimeoutMs ?? info.stopTimeoutMs ?? this.#defaultGraceMs;
+    const dockerHealth = t.probe.kind === 'docker';
+    const rec: Tracked = {
+      id,
+      name: info.name,
+      service: t.service,
+      address,
+      graceMs,
+      stopSignals: stopSignals(info.stopSignal),
+      dockerHealth,
+      stopping: false,
+      probe: undefined,
+    };
+    this.#retention.claim(t.service);
+    const svc = this.#registry.service(t.service);
+    const route = { hosts: t.route.hosts, pathPrefix: t.route.pathPrefix };
+    if (svc && svc.upstreams.size > 0 && !sameRoute(svc.route, route)) {
+      this.#log.warn(
+        { service: t.service, container: info.name, from: svc.route, to: route },
+        'containers of one service disagree on bluegreen.hosts/bluegreen.path; the newest one wins',
+      );
+    }
+    this.#registry.defineService(t.service, route);
+    this.#registry.addUpstream({
+      id,
+      name: info.name,
+      service: t.service,
+      host: t.host,
+      port: t.port,
+      color: t.color,
+      state: dockerHealth && info.health === 'healthy' ? 'ready' : 'starting',
+      drainTimeoutMs: graceMs,
+      createdAt: info.createdAt || undefined,
+    });
+    this.#tracked.set(id, rec);
+    this.#log.info(
+      { container: info.name, id: id.slice(0, 12), service: t.service, address, readiness: t.probe.kind, graceMs, why },
+      'container registered',
+    );
+    const probe = t.probe;
+    if (probe.kind === 'docker') {
+      if (info.health === 'unhealthy') this.#applyHealth(id, 'unhealthy', why);
+    } else {
+      const probeAc = new AbortController();
+      rec.probe = probeAc;
+      void runReadinessProbe({ host: t.host, port: t.port, probe }, AbortSignal.any([probeAc.signal, this.#stopAc.signal]), {
+        onReady: () => this.#setState(id, rec, 'ready', `${probe.kind} probe succeeded`),
+        onUnhealthy: (reason) => this.#setState(id, rec, 'unhealthy', reason),
+      });
+    }
+  }
+
+  #onKill(id: string, ev: DockerEvent): void {
+    const rec = this.#tracked.get(id);
+    if (!rec) return;
+    const signal = ev.attributes['signal'];
+    if (!isStopSignal(signal, rec.stopSignals)) {
+      this.#log.debug({ container: rec.name, signal }, 'kill with a signal that does not stop the container; kept');
+      return;
+    }
+    this.#drain(id, ev);
+  }
+
+  /** The first stop event drains at once, with the deadline the event time + the container's grace period. */
+  #drain(id: string, ev: DockerEvent): void {
+    const rec = this.#tracked.get(id);
+    if (!rec || rec.stopping) return;
+    rec.stopping = true;
+    rec.probe?.abort();
+    const up = this.#registry.upstreams.get(id);
+    if (!up || up.state === 'draining' || up.state === 'gone') return;
+    const deadline = ev.timeMs + rec.graceMs;
+    this.#log.info(
+      { container: rec.name, id: id.slice(0, 12), service: rec.service, event: ev.action, signal: ev.attributes['signal'], lagMs: Date.now() - ev.timeMs },
+      'container stopping; draining it',
+    );
+    this.#registry.drain(id, deadline);
+  }
+
+  #remove(id: string, reason: string, forgetRejected = true): void {
+    const rec = this.#tracked.get(id);
+    rec?.probe?.abort();
+    this.#tracked.delete(id);
+    if (forgetRejected) this.#rejected.delete(id);
+    if (this.#registry.upstreams.has(id)) this.#registry.remove(id, reason);
+  }
+
+  #onHealth(id: string, health: 'healthy' | 'unhealthy' | undefined): void {
+    const rec = this.#tracked.get(id);
+    if (!rec || !rec.dockerHealth || rec.stopping || health === undefined) return;
+    this.#applyHealth(id, health, 'health_status event');
+  }
+
+  #applyHealth(id: string, health: ContainerInfo['health'], why: string): void {
+    const rec = this.#tracked.get(id);
+    if (!rec) return;
+    if (health === 'healthy') this.#setState(id, rec, 'ready', `docker health: healthy (${why})`);
+    else if (health === 'unhealthy') this.#setState(id, rec, 'unhealthy', `docker health: unhealthy (${why})`);
+  }
+
+  /** Readiness changes only; a draining or replaced upstream is never brought back. */
+  #setState(id: string, rec: Tracked, to: Extract<UpstreamState, 'ready' | 'unhealthy'>, why: string): void {
+    if (this.#tracked.get(id) !== rec || rec.stopping) return;
+    const up = this.#registry.upstreams.get(id);
+    if (!up || up.state === to || up.state === 'draining' || up.state === 'gone') return;
+    this.#log.info({ container: rec.name, id: id.slice(0, 12), service: rec.service, from: up.state, to, why }, 'container readiness changed');
+    this.#registry.setState(id, to);
+  }
+
+  #reject(info: ContainerInfo, problems: LabelProblem[]): void {
+    const entries = problems.map((p) => ({ id: info.id, name: p.container, label: p.label, value: p.value, reason: p.reason, message: p.message }));
+    const before = this.#rejected.get(info.id);
+    this.#rejected.set(info.id, entries);
+    if (before && before.map((e) => e.message).join('\n') === entries.map((e) => e.message).join('\n')) return;
+    for (const e of entries) {
+      this.#log.warn({ container: e.name, id: e.id.slice(0, 12), label: e.label, value: e.value, reason: e.reason }, e.message);
+    }
+  }
+}
+
+function sameRoute(a: { hosts: readonly string[]; pathPrefix?: string | undefined }, b: { hosts: readonly string[]; pathPrefix?: string | undefined }): boolean {
+  const norm = (h: readonly string[]) => [...new Set(h.map((x) => x.toLowerCase()))].sort().join(',');
+  return norm(a.hosts) === norm(b.hosts) && (a.pathPrefix || undefined) === (b.pathPrefix || undefined);
+}
