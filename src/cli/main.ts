@@ -1,14 +1,26 @@
 import { parseArgs } from 'node:util';
+import { isControlCommand, runControlCommand } from './control-commands.ts';
 import { serve } from './serve.ts';
 
 const USAGE = `usage: bluegreen <command> [options]
 
 commands:
-  serve     run the proxy (see bluegreen serve --help)
+  serve                          run the proxy (see bluegreen serve --help)
+  status                         services, upstreams and their state, as a table
+  switch SERVICE COLOR           make COLOR the active color of a blue/green service
+  pause SERVICE                  hold the service's requests until resume
+  resume SERVICE                 release them
+  drain UPSTREAM_ID [--timeout 5s]
+                                 take an upstream out of rotation and remove it when idle
+  color-mode SERVICE auto|manual whether the newest ready color takes over by itself
+
+The admin commands accept --admin URL (env BLUEGREEN_ADMIN, default http://127.0.0.1:9901),
+--token TOKEN (env BLUEGREEN_ADMIN_TOKEN) and --json; see bluegreen COMMAND --help.
 `;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (isControlCommand(command)) return runControlCommand(command, rest);
   switch (command) {
     case 'serve':
       return serve(rest);
