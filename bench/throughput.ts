@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { delimiter, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -300,8 +300,23 @@ interface CpuUse {
   /** Cores kept busy by the target (the proxy, or nginx master+worker); absent for direct. */
   target?: number;
   upstream?: number;
-  /** The whole machine, load generator and kernel included. */
+  /** The load generator (this process's reaped children: wrk or autocannon) plus the bench itself. */
+  loadgen?: number;
+  /** The whole machine (/proc/stat), softirq included. */
   machine?: number;
+  /** machine - target - upstream - loadgen: the kernel's softirq work and anything else running. */
+  other?: number;
+}
+
+/** This process's CPU plus that of its children it has reaped (the finished load generator). */
+function selfAndReapedSeconds(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / CLK_TCK;
+  } catch {
+    return undefined;
+  }
 }
 
 function cpuSnapshot(groups: { target?: Child; upstream: Child }): () => CpuUse {
@@ -310,6 +325,7 @@ function cpuSnapshot(groups: { target?: Child; upstream: Child }): () => CpuUse 
     t: Date.now(),
     target: pgid(groups.target) === undefined ? undefined : groupCpuSeconds(pgid(groups.target)!),
     upstream: groupCpuSeconds(pgid(groups.upstream)!),
+    loadgen: selfAndReapedSeconds(),
     machine: machineBusySeconds(),
   });
   const a = read();
@@ -318,7 +334,16 @@ function cpuSnapshot(groups: { target?: Child; upstream: Child }): () => CpuUse 
     const secs = (b.t - a.t) / 1000;
     const rate = (x: number | undefined, y: number | undefined): number | undefined =>
       x === undefined || y === undefined ? undefined : Math.round(((y - x) / secs) * 100) / 100;
-    return { target: rate(a.target, b.target), upstream: rate(a.upstream, b.upstream), machine: rate(a.machine, b.machine) };
+    const use: CpuUse = {
+      target: rate(a.target, b.target),
+      upstream: rate(a.upstream, b.upstream),
+      loadgen: rate(a.loadgen, b.loadgen),
+      machine: rate(a.machine, b.machine),
+    };
+    if (use.machine !== undefined && use.upstream !== undefined && use.loadgen !== undefined) {
+      use.other = Math.round((use.machine - (use.target ?? 0) - use.upstream - use.loadgen) * 100) / 100;
+    }
+    return use;
   };
 }
 
@@ -647,8 +672,12 @@ async function run(opts: Options, tmp: string): Promise<number> {
     say(`note: only ${cores} cores: the load generator, the target (proxy or nginx) and the upstream are 3 busy processes sharing them,`);
     say('      so absolute req/s is bounded by CPU contention; the ratios between targets are the meaningful part.');
   }
-  const load = loadavg()[0] ?? 0;
-  if (load >= 0.5) say(`note: load average was ${load.toFixed(2)} before the run: other work on this machine skews the numbers.`);
+  // Other work on the machine (a test suite, a build) skews everything: measure it for a second.
+  const busy0 = machineBusySeconds();
+  await sleep(1000);
+  const busy1 = machineBusySeconds();
+  const load = busy0 === undefined || busy1 === undefined ? undefined : Math.round((busy1 - busy0) * 100) / 100;
+  if (load !== undefined && load >= 0.25) say(`note: ${load.toFixed(2)} cores were already busy in the second before the run: other work skews the numbers.`);
   if (opts.cpuProf) say('note: --cpu-prof: the proxy runs under the V8 profiler, which slows it; its numbers here are not comparable.');
   say();
 
@@ -708,13 +737,15 @@ async function run(opts: Options, tmp: string): Promise<number> {
   }
   say();
   const cores1 = (n: number | undefined): string => (n === undefined ? '?' : n.toFixed(2));
-  say(`cores busy during each measured run (of ${cores}; the load generator and kernel make up the rest of "machine"):`);
+  say(`cores busy during each measured run (of ${cores}; "other" = softirq and anything else running):`);
   for (const r of reports) {
     const c = r.measurement?.cpu;
     if (!c) continue;
     const t = r.name === 'direct' ? '' : `${r.name} ${cores1(c.target)}, `;
-    say(`  ${r.name.padEnd(7)} ${t}upstream ${cores1(c.upstream)}, machine ${cores1(c.machine)}`);
+    say(`  ${r.name.padEnd(7)} ${t}upstream ${cores1(c.upstream)}, ${tool.name} ${cores1(c.loadgen)}, other ${cores1(c.other)}, machine ${cores1(c.machine)}`);
   }
+  const noisy = reports.filter((r) => (r.measurement?.cpu?.other ?? 0) > 0.5).map((r) => r.name);
+  if (noisy.length) say(`warning: other work took > 0.5 core during ${noisy.join(', ')}: those numbers are skewed; rerun on a quiet machine.`);
   say();
   say(`proxy/direct req/s: ${fmtRatio(proxyOverDirect)}`);
   say(`proxy/nginx  req/s: ${proxyOverNginx === undefined ? 'n/a (nginx skipped)' : fmtRatio(proxyOverNginx)}`);
@@ -756,7 +787,7 @@ async function run(opts: Options, tmp: string): Promise<number> {
     timestamp: started.toISOString(),
     tool: { name: tool.name, version: tool.version, threads: tool.name === 'wrk' ? opts.threads : 1 },
     options: { connections: opts.connections, durationS: opts.duration, warmupS: opts.warmup, bodyBytes: BODY_BYTES, cpuProf: opts.cpuProf },
-    machine: { cores, cpu: cpus()[0]?.model.trim(), loadAverage1m: load, node: process.version, nginx: nginxVer ?? null },
+    machine: { cores, cpu: cpus()[0]?.model.trim(), coresBusyBeforeRun: load ?? null, node: process.version, nginx: nginxVer ?? null },
     targets: Object.fromEntries(reports.map((r) => [r.name, r.measurement ?? { skipped: r.skipped }])),
     ratios: { proxyOverDirect: proxyOverDirect ?? null, proxyOverNginx: proxyOverNginx ?? null },
     checks,
