@@ -9,9 +9,9 @@ import { acquireUpstream } from './acquire.ts';
 import { LeastInFlightBalancer, type Balancer } from './balancer.ts';
 import { sendError, sendSocketError } from './error-response.ts';
 import { TrustedProxies, scrubUntrustedForwarded, upstreamRequestHeaders } from './forwarded-headers.ts';
-import { forwardAttempt, type AttemptResult } from './forwarder.ts';
+import { forwardAttempt, type AttemptResult, type FailedAttempt } from './forwarder.ts';
 import { DEFAULT_DATAPLANE_OPTIONS, type DataPlaneOptions } from './options.ts';
-import { isReplayable, readRequestBody } from './request-body.ts';
+import { NO_BODY, hasRequestBody, isReplayable, readRequestBody, type RequestBody } from './request-body.ts';
 import type { RequestObserver } from './request-observer.ts';
 import { Router } from './router.ts';
 import { UpstreamPools } from './upstream-pools.ts';
@@ -109,103 +109,111 @@ export class DataPlane {
   readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
     this.stats.requests++;
     this.stats.active++;
-    res.once('close', () => {
-      this.stats.active--;
-      if (this.stats.active === 0 && this.#idleWaiters.length) this.#notifyIdle();
-    });
+    const ctx = new RequestContext(res);
+    res.once('close', () => this.#closed(ctx));
     if (this.#closing) res.setHeader('connection', 'close');
-    this.#handle(req, res).catch((err: unknown) => {
+    this.#handle(req, res, ctx).catch((err: unknown) => {
       this.#log.error({ err, url: req.url }, 'unexpected error handling request');
       sendError(res, 'UPSTREAM_BAD_RESPONSE', 'internal proxy error');
     });
   };
 
-  async #route(host: string | undefined, url: string, signal: AbortSignal): Promise<Service | BluegreenError> {
-    if (!this.#synced) {
-      // A request for a route already known (static upstreams) is served at once, also while the
-      // Docker Engine is unreachable; any other may be for a service discovery has not synced yet:
-      // it waits, bounded by the hold timeout.
-      const early = this.#router.match(host, url);
-      if (early.service && (!early.service.isDefault || early.service.eligible().length > 0)) return early.service;
-      await waitOrAbort(this.#ready, this.options.holdTimeoutMs, signal);
-    }
-    const m = this.#router.match(host, url);
-    if (m.service) return m.service;
-    return new BluegreenError('NO_ROUTE', m.reason);
+  #closed(ctx: RequestContext): void {
+    this.stats.active--;
+    if (this.stats.active === 0 && this.#idleWaiters.length) this.#notifyIdle();
+    const res = ctx.res;
+    if (!res.writableFinished) ctx.abortController?.abort();
+    this.observer?.onResponse(ctx.service, ctx.upstream, res.writableFinished ? res.statusCode : 0, performance.now() - ctx.started);
   }
 
-  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const ac = new AbortController();
-    const started = performance.now();
-    let svc: Service | undefined;
-    let up: Upstream | undefined;
-    res.once('close', () => {
-      if (!res.writableFinished) ac.abort();
-      this.observer?.onResponse(svc, up, res.writableFinished ? res.statusCode : 0, performance.now() - started);
-    });
-    const url = req.url ?? '/';
-    const routed = await this.#route(req.headers.host, url, ac.signal);
-    if (routed instanceof BluegreenError) return sendError(res, routed.code, routed.message);
-    svc = routed;
+  /** Before discovery's first sync: known routes are served, others wait for the sync (bounded). */
+  async #routeBeforeSync(host: string | undefined, url: string, signal: AbortSignal): Promise<Service | BluegreenError> {
+    // A request for a route already known (static upstreams) is served at once, also while the
+    // Docker Engine is unreachable; any other may be for a service discovery has not synced yet:
+    // it waits, bounded by the hold timeout.
+    const early = this.#router.match(host, url);
+    if (early.service && (!early.service.isDefault || early.service.eligible().length > 0)) return early.service;
+    await waitOrAbort(this.#ready, this.options.holdTimeoutMs, signal);
+    return this.#routeNow(host, url);
+  }
 
-    let body;
-    try {
-      body = await readRequestBody(req, this.options.retryBufferBytes);
-    } catch {
-      return; // the client went away mid-body
-    }
-    const headers = upstreamRequestHeaders(req, false, this.#trusted);
-    const method = req.method ?? 'GET';
-    const replayable = isReplayable(body);
-    const idempotent = IDEMPOTENT.has(method);
-    const arrived = Date.now();
-    const tried = new Set<Upstream>();
-    let holdStart = 0;
-    let resetRetries = 0;
-    let last: Extract<AttemptResult, { outcome: 'failed' }> | undefined;
-    for (;;) {
+  #routeNow(host: string | undefined, url: string): Service | BluegreenError {
+    const m = this.#router.match(host, url);
+    return m.service ?? new BluegreenError('NO_ROUTE', m.reason);
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+    const url = req.url ?? '/';
+    const routed = this.#synced
+      ? this.#routeNow(req.headers.host, url)
+      : await this.#routeBeforeSync(req.headers.host, url, ctx.signal());
+    if (routed instanceof BluegreenError) return sendError(res, routed.code, routed.message);
+    const svc = routed;
+    ctx.service = svc;
+
+    let body: RequestBody = NO_BODY;
+    if (hasRequestBody(req)) {
       try {
-        up = await acquireUpstream(svc, {
-          balancer: this.#balancer,
-          tried,
-          deadline: arrived + this.options.holdTimeoutMs,
-          signal: ac.signal,
-          onHold: () => {
-            holdStart = Date.now();
-            svc.held++;
-            this.stats.held++;
-          },
-        });
-      } catch (err) {
-        if (isBluegreenError(err, 'CLIENT_ABORTED')) return;
-        if (isBluegreenError(err, 'HOLD_TIMEOUT')) {
-          svc.holdTimeouts++;
-          this.stats.holdTimeouts++;
-        }
-        this.stats.failed++;
-        if (last && isBluegreenError(err, 'HOLD_TIMEOUT')) {
-          return sendError(res, 'UPSTREAM_CONNECT_FAILED', `service ${svc.name}: ${last.error.message}; no other upstream answered in time`);
-        }
-        const e = err as BluegreenError;
-        return sendError(res, e.code, e.message, Math.max(1, Math.ceil(this.options.holdTimeoutMs / 10_000)));
-      } finally {
-        if (holdStart) {
-          const held = Date.now() - holdStart;
-          if (held > svc.maxHoldMs) svc.maxHoldMs = held;
-          holdStart = 0;
-          this.observer?.onHold(svc, held);
+        body = await readRequestBody(req, this.options.retryBufferBytes);
+      } catch {
+        return; // the client went away mid-body
+      }
+    } else req.resume();
+    const headers = upstreamRequestHeaders(req, false, this.#trusted);
+    let tried: Set<Upstream> | undefined;
+    let resetRetries = 0;
+    let last: FailedAttempt | undefined;
+    for (;;) {
+      // Fast path: a ready upstream at once, no allocation. Otherwise hold (or retry elsewhere).
+      let up = tried === undefined && !svc.paused ? this.#balancer.pick(svc.eligible(), undefined, Date.now()) : undefined;
+      if (!up) {
+        tried ??= new Set();
+        let holdStart = 0;
+        try {
+          up = await acquireUpstream(svc, {
+            balancer: this.#balancer,
+            tried,
+            deadline: Date.now() + this.options.holdTimeoutMs - (performance.now() - ctx.started),
+            signal: ctx.signal(),
+            onHold: () => {
+              holdStart = Date.now();
+              svc.held++;
+              this.stats.held++;
+            },
+          });
+        } catch (err) {
+          if (isBluegreenError(err, 'CLIENT_ABORTED')) return;
+          if (isBluegreenError(err, 'HOLD_TIMEOUT')) {
+            svc.holdTimeouts++;
+            this.stats.holdTimeouts++;
+          }
+          this.stats.failed++;
+          if (last && isBluegreenError(err, 'HOLD_TIMEOUT')) {
+            return sendError(res, 'UPSTREAM_CONNECT_FAILED', `service ${svc.name}: ${last.error.message}; no other upstream answered in time`);
+          }
+          const e = err as BluegreenError;
+          return sendError(res, e.code, e.message, Math.max(1, Math.ceil(this.options.holdTimeoutMs / 10_000)));
+        } finally {
+          if (holdStart) {
+            const held = Date.now() - holdStart;
+            if (held > svc.maxHoldMs) svc.maxHoldMs = held;
+            this.observer?.onHold(svc, held);
+          }
         }
       }
+      ctx.upstream = up;
       const r = await forwardAttempt({ upstream: up, dispatcher: this.#pools.get(up), req, res, headers, body });
       if (r.outcome !== 'failed') return;
       last = r;
+      const method = req.method ?? 'GET';
+      const replayable = isReplayable(body);
       up.failures++;
       if (r.phase === 'connect') up.failedUntil = Date.now() + this.options.failDurationMs;
       const safe =
         replayable &&
-        !ac.signal.aborted &&
+        !res.destroyed &&
         (r.phase === 'connect' ||
-          (r.phase === 'reset' && (idempotent || !r.requestSent) && resetRetries++ < MAX_RESET_RETRIES));
+          (r.phase === 'reset' && (IDEMPOTENT.has(method) || !r.requestSent) && resetRetries++ < MAX_RESET_RETRIES));
       this.#log.warn(
         { upstream: up.name, service: svc.name, method, url, phase: r.phase, err: r.error.message, retry: safe },
         safe ? 'upstream attempt failed; retrying' : 'upstream attempt failed',
@@ -214,7 +222,7 @@ export class DataPlane {
         this.stats.failed++;
         return sendError(res, failureCode(r), failureMessage(up, r, replayable));
       }
-      tried.add(up);
+      (tried ??= new Set()).add(up);
       up.retries++;
       this.stats.retries++;
       this.observer?.onRetry(svc, up);
@@ -232,7 +240,8 @@ export class DataPlane {
   async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const ac = new AbortController();
     socket.once('close', () => ac.abort());
-    const routed = await this.#route(req.headers.host, req.url ?? '/', ac.signal);
+    const url = req.url ?? '/';
+    const routed = this.#synced ? this.#routeNow(req.headers.host, url) : await this.#routeBeforeSync(req.headers.host, url, ac.signal);
     if (routed instanceof BluegreenError) return sendSocketError(socket, routed.code, routed.message);
     let up: Upstream;
     try {
@@ -277,6 +286,28 @@ export class DataPlane {
     this.#ws.close();
     await this.#pools.closeAll();
     return aborted;
+  }
+}
+
+/** Per-request state shared by the handler and the close listener; the AbortController is made only when a request has to wait. */
+class RequestContext {
+  readonly res: ServerResponse;
+  readonly started = performance.now();
+  service: Service | undefined;
+  upstream: Upstream | undefined;
+  abortController: AbortController | undefined;
+
+  constructor(res: ServerResponse) {
+    this.res = res;
+  }
+
+  /** Aborts when the client goes away before its response is complete. */
+  signal(): AbortSignal {
+    if (!this.abortController) {
+      this.abortController = new AbortController();
+      if (this.res.destroyed && !this.res.writableFinished) this.abortController.abort();
+    }
+    return this.abortController.signal;
   }
 }
 

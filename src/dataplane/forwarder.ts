@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { BluegreenError } from '../errors.ts';
-import type { Upstream } from '../registry/upstream.ts';
+import type { InFlightHandle, Upstream } from '../registry/upstream.ts';
 import { clientResponseHeaders } from './forwarded-headers.ts';
 import type { RequestBody } from './request-body.ts';
 
@@ -14,10 +14,11 @@ import type { RequestBody } from './request-body.ts';
  */
 export type FailurePhase = 'connect' | 'reset' | 'headers-timeout' | 'bad-response';
 
-export type AttemptResult =
-  | { outcome: 'responded' }
-  | { outcome: 'client-gone' }
-  | { outcome: 'failed'; phase: FailurePhase; error: Error; requestSent: boolean };
+export type FailedAttempt = { outcome: 'failed'; phase: FailurePhase; error: Error; requestSent: boolean };
+export type AttemptResult = { outcome: 'responded' } | { outcome: 'client-gone' } | FailedAttempt;
+
+const RESPONDED: AttemptResult = Object.freeze({ outcome: 'responded' });
+const CLIENT_GONE: AttemptResult = Object.freeze({ outcome: 'client-gone' });
 
 const CONNECT_CODES = new Set([
   'ECONNREFUSED',
@@ -59,95 +60,110 @@ export interface Attempt {
  * body is never mistaken for a complete one.
  */
 export function forwardAttempt(a: Attempt): Promise<AttemptResult> {
-  const { upstream, req, res } = a;
   return new Promise<AttemptResult>((resolve) => {
-    let controller: Dispatcher.DispatchController | undefined;
-    let pendingAbort: Error | undefined;
-    let headersSent = false;
-    let requestSent = false;
-    let settled = false;
-    const abort = (reason: Error) => {
-      if (controller) controller.abort(reason);
-      else pendingAbort = reason;
-      if (headersSent) res.destroy();
-    };
-    const release = upstream.track({ kind: 'http', abort });
-    const settle = (r: AttemptResult) => {
-      if (settled) return;
-      settled = true;
-      resolve(r);
-    };
-    const onClientClose = () => {
-      // 'close' also fires after a complete response; only an unfinished one is an abort.
-      if (!res.writableFinished) abort(new BluegreenError('CLIENT_ABORTED', 'client closed the connection'));
-      release();
-      if (!headersSent) settle({ outcome: 'client-gone' });
-    };
-    res.once('close', onClientClose);
-    const fail = (err: Error) => {
-      if (headersSent || res.destroyed) {
-        res.destroy();
-        settle({ outcome: headersSent ? 'responded' : 'client-gone' });
-        return;
-      }
-      res.off('close', onClientClose);
-      release();
-      settle({ outcome: 'failed', phase: classifyFailure(err), error: err, requestSent });
-    };
-
+    const h = new AttemptHandler(a.upstream, a.res, resolve);
     const body = a.body.kind === 'none' ? null : a.body.kind === 'buffered' ? a.body.data : a.body.source;
-    a.dispatcher.dispatch(
-      { path: req.url ?? '/', method: req.method ?? 'GET', headers: a.headers, body, reset: false },
-      {
-        onRequestStart(c) {
-          controller = c;
-          if (pendingAbort) c.abort(pendingAbort);
-        },
-        onRequestSent() {
-          requestSent = true;
-        },
-        onResponseStart(c, statusCode, headers, statusMessage) {
-          if (statusCode < 200) return; // informational answers are not relayed
-          try {
-            res.writeHead(statusCode, statusMessage || undefined, clientResponseHeaders(headers));
-          } catch (err) {
-            c.abort(new BluegreenError('UPSTREAM_BAD_RESPONSE', `upstream ${upstream.name} sent an invalid header: ${(err as Error).message}`));
-            return;
-          }
-          headersSent = true;
-          settle({ outcome: 'responded' });
-        },
-        onResponseData(c, chunk) {
-          if (!res.write(chunk)) {
-            c.pause();
-            res.once('drain', () => c.resume());
-          }
-        },
-        onResponseEnd(_c, trailers) {
-          if (trailers) {
-            let any = false;
-            for (const _ in trailers) {
-              any = true;
-              break;
-            }
-            if (any) res.addTrailers(trailers as Record<string, string>);
-          }
-          res.end();
-        },
-        onResponseError(_c, err) {
-          if ((err as { code?: string }).code === 'UND_ERR_BODY_TIMEOUT' || headersSent) {
-            res.destroy();
-            settle({ outcome: 'responded' });
-            return;
-          }
-          if (res.destroyed) {
-            release();
-            settle({ outcome: 'client-gone' });
-            return;
-          }
-          fail(err);
-        },
-      },
-    );
+    a.dispatcher.dispatch({ path: a.req.url ?? '/', method: a.req.method ?? 'GET', headers: a.headers, body, reset: false }, h);
   });
+}
+
+/**
+ * One object per attempt: it is the undici dispatch handler, the in-flight handle counted on the
+ * upstream, and the client-close listener, so an attempt costs one allocation, not a closure each.
+ */
+class AttemptHandler implements Dispatcher.DispatchHandler, InFlightHandle {
+  readonly kind = 'http' as const;
+  readonly #upstream: Upstream;
+  readonly #res: ServerResponse;
+  #resolve: ((r: AttemptResult) => void) | undefined;
+  #controller: Dispatcher.DispatchController | undefined;
+  #pendingAbort: Error | undefined;
+  #headersSent = false;
+  #requestSent = false;
+  readonly #onClientClose = (): void => this.#clientClosed();
+  readonly #onDrain = (): void => this.#controller?.resume();
+
+  constructor(upstream: Upstream, res: ServerResponse, resolve: (r: AttemptResult) => void) {
+    this.#upstream = upstream;
+    this.#res = res;
+    this.#resolve = resolve;
+    upstream.add(this);
+    res.once('close', this.#onClientClose);
+  }
+
+  /** Drain deadline or shutdown: stop this attempt; after headers, cut the client connection. */
+  abort(reason: Error): void {
+    if (this.#controller) this.#controller.abort(reason);
+    else this.#pendingAbort = reason;
+    if (this.#headersSent) this.#res.destroy();
+  }
+
+  #settle(r: AttemptResult): void {
+    const resolve = this.#resolve;
+    if (!resolve) return;
+    this.#resolve = undefined;
+    resolve(r);
+  }
+
+  #clientClosed(): void {
+    // 'close' also fires after a complete response; only an unfinished one is an abort.
+    if (!this.#res.writableFinished) this.abort(new BluegreenError('CLIENT_ABORTED', 'client closed the connection'));
+    this.#upstream.release(this);
+    if (!this.#headersSent) this.#settle(CLIENT_GONE);
+  }
+
+  onRequestStart(c: Dispatcher.DispatchController): void {
+    this.#controller = c;
+    if (this.#pendingAbort) c.abort(this.#pendingAbort);
+  }
+
+  onRequestSent(): void {
+    this.#requestSent = true;
+  }
+
+  onResponseStart(c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
+    if (statusCode < 200) return; // informational answers are not relayed
+    try {
+      this.#res.writeHead(statusCode, statusMessage || undefined, clientResponseHeaders(headers));
+    } catch (err) {
+      c.abort(new BluegreenError('UPSTREAM_BAD_RESPONSE', `upstream ${this.#upstream.name} sent an invalid header: ${(err as Error).message}`));
+      return;
+    }
+    this.#headersSent = true;
+    this.#settle(RESPONDED);
+  }
+
+  onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.#res.write(chunk)) {
+      c.pause();
+      this.#res.once('drain', this.#onDrain);
+    }
+  }
+
+  onResponseEnd(_c: Dispatcher.DispatchController, trailers: Record<string, string | string[] | undefined>): void {
+    if (trailers) {
+      for (const _ in trailers) {
+        this.#res.addTrailers(trailers as Record<string, string>);
+        break;
+      }
+    }
+    this.#res.end();
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    const res = this.#res;
+    if (this.#headersSent || (err as { code?: string }).code === 'UND_ERR_BODY_TIMEOUT') {
+      res.destroy();
+      this.#settle(RESPONDED);
+      return;
+    }
+    if (res.destroyed) {
+      this.#upstream.release(this);
+      this.#settle(CLIENT_GONE);
+      return;
+    }
+    res.off('close', this.#onClientClose);
+    this.#upstream.release(this);
+    this.#settle({ outcome: 'failed', phase: classifyFailure(err), error: err, requestSent: this.#requestSent });
+  }
 }

@@ -15,7 +15,10 @@ export function isReplayable(body: RequestBody): boolean {
   return body.kind !== 'stream';
 }
 
-function hasBody(req: IncomingMessage): boolean {
+export const NO_BODY: RequestBody = Object.freeze({ kind: 'none' });
+
+/** True when the request declares a body (a Content-Length above zero, or a Transfer-Encoding). */
+export function hasRequestBody(req: IncomingMessage): boolean {
   const len = req.headers['content-length'];
   if (len !== undefined) return len !== '0';
   return req.headers['transfer-encoding'] !== undefined;
@@ -26,7 +29,7 @@ function hasBody(req: IncomingMessage): boolean {
  * discovered while reading) becomes a one-shot stream that starts with what was already read.
  */
 export function readRequestBody(req: IncomingMessage, limit: number): Promise<RequestBody> {
-  if (!hasBody(req)) {
+  if (!hasRequestBody(req)) {
     req.resume(); // consume any stray bytes so 'end' fires
     return Promise.resolve({ kind: 'none' });
   }

@@ -103,17 +103,21 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     if (to === 'draining' && this.#inFlight.size === 0) this.emit('idle');
   }
 
-  /** Counts `handle` as in flight until the returned release function is called (idempotent). */
+  /** Counts `handle` as in flight until `release(handle)`; returns that release as a function. */
   track(handle: InFlightHandle): () => void {
+    this.add(handle);
+    return () => this.release(handle);
+  }
+
+  /** Counts `handle` as in flight (the allocation-free form of `track`). */
+  add(handle: InFlightHandle): void {
     this.#inFlight.add(handle);
     this.requests++;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.#inFlight.delete(handle);
-      if (this.#inFlight.size === 0 && this.#state === 'draining') this.emit('idle');
-    };
+  }
+
+  /** Ends `handle`'s count; releasing twice counts once. */
+  release(handle: InFlightHandle): void {
+    if (this.#inFlight.delete(handle) && this.#inFlight.size === 0 && this.#state === 'draining') this.emit('idle');
   }
 
   /** Aborts everything still in flight; returns how many were aborted. */
