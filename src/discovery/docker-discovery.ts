@@ -161,25 +161,33 @@ export class DockerDiscovery {
   }
 
   async #run(): Promise<void> {
-    let attempt = 0;
+    /** Failed attempts in a row; a session that synced resets it. */
+    let failures = 0;
     while (!this.#stopAc.signal.aborted) {
-      let synced = false;
       try {
-        synced = await this.#session();
+        if (await this.#session()) failures = 0;
       } catch (err) {
         if (this.#stopAc.signal.aborted) break;
+        failures++;
         this.#lastError = (err as Error).message;
-        const delay = backoffDelay(attempt, this.#initialBackoffMs, this.#maxBackoffMs);
-        const fields = { endpoint: this.#client.endpoint, err: this.#lastError, attempt: attempt + 1, retryInMs: delay };
-        if (attempt === 0) this.#log.error(fields, 'cannot reach the Docker Engine; serving what is known and retrying');
+        const fields = {
+          endpoint: this.#client.endpoint,
+          err: this.#lastError,
+          attempt: failures,
+          retryInMs: this.#delay(failures),
+        };
+        if (failures === 1) this.#log.error(fields, 'cannot reach the Docker Engine; serving what is known and retrying');
         else this.#log.warn(fields, 'Docker Engine still unreachable');
       }
       this.#connected = false;
       if (this.#stopAc.signal.aborted) break;
-      if (synced) attempt = 0; // a session that worked: the first retry comes quickly
-      await this.#sleep(backoffDelay(attempt, this.#initialBackoffMs, this.#maxBackoffMs));
-      attempt++;
+      await this.#sleep(this.#delay(failures));
     }
+  }
+
+  /** 250 ms after a stream end or a first failure, then doubling up to the cap. */
+  #delay(failures: number): number {
+    return backoffDelay(Math.max(0, failures - 1), this.#initialBackoffMs, this.#maxBackoffMs);
   }
 
   #sleep(ms: number): Promise<void> {

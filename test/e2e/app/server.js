@@ -10,6 +10,12 @@
 //                          keep-alive connections, keep open WebSockets working until their
 //                          clients close them, then exit 0.
 //                          exit: process.exit(0) at once, killing in-flight requests (php-fpm).
+//   LINGER_MS=0            graceful only: for this long after SIGTERM, idle keep-alive connections
+//                          stay open and requests arriving on them are served (with
+//                          Connection: close), like an app's lame-duck period or a preStop
+//                          sleep; then idle connections are closed. 0 closes them at once, which
+//                          races with a request already on its way (the proxy learns of the stop
+//                          from the same moment: Docker's kill event).
 //   GRACE_MS=0             graceful only: when > 0, after this long close what is left
 //                          (WebSockets get close 1001) and exit 0; 0 waits for docker's SIGKILL
 //   NAME=testapp, VERSION=1 reported in responses
@@ -28,6 +34,7 @@
 //                          ?status=NNN  answer with this status code
 //                          ?destroy=1   destroy the socket (after the delay) instead of answering
 import { createServer } from 'node:http';
+import { Server as NetServer } from 'node:net';
 import { createHash } from 'node:crypto';
 import { hostname as osHostname } from 'node:os';
 
@@ -38,6 +45,7 @@ const STARTUP_DELAY_MS = Number(env.STARTUP_DELAY_MS ?? 0);
 const LATENCY_MS = Number(env.LATENCY_MS ?? 0);
 const ON_SIGTERM = (env.ON_SIGTERM ?? 'graceful').toLowerCase();
 const GRACE_MS = Number(env.GRACE_MS ?? 0);
+const LINGER_MS = Number(env.LINGER_MS ?? 0);
 const NAME = env.NAME ?? 'testapp';
 const VERSION = env.VERSION ?? '1';
 const HEALTHY = (env.HEALTHY ?? 'true').toLowerCase() !== 'false';
@@ -310,8 +318,9 @@ function exitNow(reason) {
 
 // Graceful only: exits once no request is in flight, no WebSocket is open and every HTTP
 // connection has closed (so no response bytes are still buffered in the process).
+let lingering = false;
 function maybeExit() {
-  if (exiting) return;
+  if (exiting || lingering) return;
   closeIdle();
   if (inflight > 0 || websockets.size > 0) return;
   if (sockets.size === 0) return exitNow('drained');
@@ -322,8 +331,11 @@ function onSignal(signal) {
   if (ON_SIGTERM === 'exit') return exitNow(signal);
   if (draining) return;
   draining = true;
-  log('draining', { signal, inflight, websockets: websockets.size });
-  server.close();
+  log('draining', { signal, inflight, websockets: websockets.size, lingerMs: LINGER_MS });
+  // Stop accepting. http's close() also closes idle keep-alive connections at once; while
+  // lingering only the listener closes (net's close), idle connections stay for LINGER_MS.
+  if (LINGER_MS > 0) NetServer.prototype.close.call(server);
+  else server.close();
   if (GRACE_MS > 0) {
     setTimeout(() => {
       log('grace expired', { inflight, websockets: websockets.size });
@@ -331,10 +343,17 @@ function onSignal(signal) {
       setTimeout(() => exitNow('grace expired'), 200).unref();
     }, GRACE_MS).unref();
   }
-  maybeExit();
-  // Keep-alive connections that turn idle after their last response are closed in maybeExit
-  // (called from each response's close); this sweep catches anything else.
-  setInterval(closeIdle, 250).unref();
+  const closeNow = () => {
+    lingering = false;
+    maybeExit();
+    // Keep-alive connections that turn idle after their last response are closed in maybeExit
+    // (called from each response's close); this sweep catches anything else.
+    setInterval(closeIdle, 250).unref();
+  };
+  if (LINGER_MS > 0) {
+    lingering = true;
+    setTimeout(closeNow, LINGER_MS);
+  } else closeNow();
 }
 
 process.on('SIGTERM', () => onSignal('SIGTERM'));
