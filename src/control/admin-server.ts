@@ -65,9 +65,9 @@ export class AdminServer {
   }
 
   /** Refuses (BAD_CONFIG) a non-loopback address without a token, like the proxy's startup does. */
-  listen(addr: { host: string; port: number }): Promise<AddressInfo> {
+  async listen(addr: { host: string; port: number }): Promise<AddressInfo> {
     assertAdminBindingAllowed(addr.host, this.#opts.token || undefined);
-    return new Promise((resolve, reject) => {
+    return new Promise<AddressInfo>((resolve, reject) => {
       this.#server.once('error', reject);
       this.#server.listen({ host: addr.host, port: addr.port }, () => {
         this.#server.off('error', reject);

@@ -200,10 +200,16 @@ export class ProxyMetrics implements RequestObserver {
     const started = this.#drainStarted.get(up.id);
     if (started !== undefined) {
       this.#drainStarted.delete(up.id);
-      const outcome = reason === 'drained' ? 'drained' : reason === 'drain deadline' ? 'deadline' : 'removed';
+      // Aborting at the deadline can empty the upstream synchronously, so the registry may report
+      // it as 'drained' from inside the abort: a passed deadline decides.
+      const late = reason === 'drain deadline' || (up.drainDeadline !== undefined && Date.now() >= up.drainDeadline);
+      const outcome = late ? 'deadline' : reason === 'drained' ? 'drained' : 'removed';
       this.#drain.observe({ service: up.service, outcome }, (performance.now() - started) / 1000);
     }
-    if (up.abortedAtDeadline > 0) this.#drainAborted.inc({ service: up.service }, up.abortedAtDeadline);
+    // The registry adds to abortedAtDeadline right after the aborts, which may be after this event.
+    queueMicrotask(() => {
+      if (up.abortedAtDeadline > 0) this.#drainAborted.inc({ service: up.service }, up.abortedAtDeadline);
+    });
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
       for (const u of this.#src.registry.upstreams.values()) if (u.service === up.service && u.name === up.name) return;
