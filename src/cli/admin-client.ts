@@ -52,7 +52,7 @@ export class AdminClient {
       res = await fetch(url, { method, headers, body: body && JSON.stringify(body), signal: AbortSignal.timeout(TIMEOUT_MS) });
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      const why = cause?.code ?? cause?.message ?? (err as Error).message;
+      const why = (err as Error).name === 'TimeoutError' ? `no answer within ${TIMEOUT_MS / 1000} s` : (cause?.code ?? cause?.message ?? (err as Error).message);
       throw new AdminUnreachableError(`cannot reach the admin API at ${this.base.origin}: ${why}`, { cause: err });
     }
     const text = await res.text();
