@@ -5,7 +5,19 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { docker, ensureDockerAndImages, removeContainers, removeNetworks, runTestApp, type TestAppOptions } from './support/docker.ts';
+import {
+  BASE_IMAGE,
+  containerIp,
+  docker,
+  ensureDockerAndImages,
+  removeContainers,
+  removeNetworks,
+  repoRoot,
+  runTestApp,
+  waitFor,
+  type TestAppOptions,
+} from './support/docker.ts';
+import { request } from '../support/http.ts';
 import { DockerRelay } from './support/docker-relay.ts';
 import { caseLine, Load } from './support/load.ts';
 import { logTime, ProxyProcess, type LogLine } from './support/proxy-process.ts';
@@ -229,4 +241,45 @@ test('case 7: a container with a bad label is reported (container, label, reason
   assert.equal(s.failed, 0, load.failures());
   assert.deepEqual(Object.keys(s.byName), ['good'], 'only the good container got traffic');
   assert.equal(c.proxy.about('upstream added', bad).length, 0);
+  assert.equal(await c.proxy.stop(), 0, 'the proxy (and its discovery) stops on SIGTERM and exits 0');
+});
+
+test('self-detection: a proxy running in a container reaches an app on the network they share', async (t) => {
+  await ensureDockerAndImages();
+  const prefix = `${RUN}-self`;
+  t.after(async () => {
+    await removeContainers(prefix).catch(() => []);
+    await removeNetworks(prefix).catch(() => []);
+  });
+  const [front, back] = [`${prefix}-front`, `${prefix}-back`];
+  for (const n of [front, back]) await docker(['network', 'create', '--driver', 'bridge', n]);
+  const app = `${prefix}-app`;
+  // Created on `back`, then connected to `front` too: only `front` is shared with the proxy.
+  await runTestApp({ name: app, network: back, env: { NAME: 'app' }, labels: { 'bluegreen.service': prefix, 'bluegreen.hosts': `${prefix}.e2e.test` } });
+  await docker(['network', 'connect', front, app]);
+  const proxy = `${prefix}-proxy`;
+  await docker([
+    'run', '-d', '--name', proxy, '--network', front, '--user', '0',
+    '-v', `${repoRoot}:/repo:ro`, '-v', '/var/run/docker.sock:/var/run/docker.sock',
+    BASE_IMAGE, 'node', '/repo/bin/bluegreen.js', 'serve', '--listen', '0.0.0.0:8080',
+  ]);
+  const logs = () => docker(['logs', proxy]);
+  const self = await waitFor(async () => (await logs()).split('\n').find((l) => l.includes('the proxy runs in a container')), 15_000, {
+    what: 'self-detection log line',
+  });
+  assert.deepEqual((JSON.parse(self) as { networks: string[] }).networks, [front]);
+  const [proxyIp, appFrontIp] = await Promise.all([containerIp(proxy, front), containerIp(app, front)]);
+  const reply = await waitFor(
+    async () => {
+      // (fetch would drop the Host header)
+      const r = await request(`http://${proxyIp}:8080/`, { headers: { host: `${prefix}.e2e.test` }, signal: AbortSignal.timeout(5000) });
+      return r.status === 200 ? (JSON.parse(r.body) as { name: string }) : undefined;
+    },
+    15_000,
+    { what: 'a 200 through the containerized proxy' },
+  );
+  assert.equal(reply.name, 'app');
+  const registered = (await logs()).split('\n').find((l) => l.includes('"container registered"') && l.includes(app));
+  assert.ok(registered?.includes(`"address":"${appFrontIp}:8080"`), `reached on the shared network (${appFrontIp}): ${registered}`);
+  report(t, `self-detection: proxy networks=[${front}] app reached at ${appFrontIp} on the shared network`);
 });
