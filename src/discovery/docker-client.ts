@@ -1,5 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -24,7 +24,8 @@ export interface DockerApi {
   inspectSelf(signal: AbortSignal): Promise<unknown>;
   /**
    * Calls `onChange` when the engine's endpoint may have come back (its unix socket was created
-   * again), so a reconnect need not wait for its backoff. Returns a function that stops watching.
+   * again), so a reconnect need not wait for its backoff. A hint only: the socket may not accept
+   * connections yet. Returns a function that stops watching.
    */
   watchEndpoint(onChange: () => void): () => void;
 }
@@ -118,7 +119,12 @@ export class DockerodeClient implements DockerApi {
     let watcher: FSWatcher | undefined;
     try {
       watcher = watch(dir, { persistent: false }, (_event, file) => {
-        if (file === null || file === name) onChange();
+        if (file !== null && file !== name) return;
+        // Created again (not removed): worth a try now.
+        stat(this.#socketPath!).then(
+          (st) => st.isSocket() && onChange(),
+          () => {},
+        );
       });
       watcher.on('error', () => watcher?.close());
     } catch {

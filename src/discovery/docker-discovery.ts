@@ -72,6 +72,8 @@ interface Tracked {
 
 const SEEN_EVENTS = 1024;
 const INSPECT_TRIES = 3;
+/** After the endpoint reappears, how long reconnects ignore the backoff and retry at the initial delay. */
+const ENDPOINT_HINT_MS = 3_000;
 
 export class DockerDiscovery {
   /** Resolves after the first successful list + register (never rejects; resolves on stop too). */
@@ -96,6 +98,8 @@ export class DockerDiscovery {
   #running: Promise<void> | undefined;
   #unwatch: (() => void) | undefined;
   #wake: (() => void) | undefined;
+  /** Until then, failed attempts retry at the initial delay: the endpoint just came back. */
+  #hintUntil = 0;
   #proxyNetworks: string[] = [];
   #selfChecked = false;
   #lastEventNano: bigint | undefined;
@@ -143,7 +147,10 @@ export class DockerDiscovery {
   start(): void {
     if (this.#running) return;
     this.#unwatch = this.#client.watchEndpoint(() => {
-      if (!this.#connected) this.#wake?.();
+      if (this.#connected) return;
+      // The socket is back, maybe not listening yet: retry now, and quickly for a little while.
+      this.#hintUntil = Date.now() + ENDPOINT_HINT_MS;
+      this.#wake?.();
     });
     this.#running = this.#run();
   }
@@ -187,6 +194,7 @@ export class DockerDiscovery {
 
   /** 250 ms after a stream end or a first failure, then doubling up to the cap. */
   #delay(failures: number): number {
+    if (Date.now() < this.#hintUntil) return this.#initialBackoffMs;
     return backoffDelay(Math.max(0, failures - 1), this.#initialBackoffMs, this.#maxBackoffMs);
   }
 

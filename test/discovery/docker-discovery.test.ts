@@ -262,6 +262,22 @@ test('the socket coming back (watcher) cuts the backoff short', async (t) => {
   assert.ok(registry.upstreams.has(id(1)));
 });
 
+test('the socket file appearing before it listens: retries stay quick for a while instead of backing off', async (t) => {
+  const fake = new FakeDocker();
+  const registry = new Registry({ logger: pino({ level: 'silent' }) });
+  const discovery = new DockerDiscovery({ client: fake, registry, logger: pino({ level: 'silent' }), hostAddress: '127.0.0.1', initialBackoffMs: 100, maxBackoffMs: 5_000 });
+  t.after(() => discovery.stop());
+  fake.down = true;
+  discovery.start();
+  await sleep(1600); // failures so far: backoff now at 1.6 s and growing
+  fake.announce(); // bound, not yet listening: this attempt fails
+  await sleep(150);
+  const t0 = Date.now();
+  fake.restore(false);
+  await discovery.firstSync;
+  assert.ok(Date.now() - t0 < 400, `synced ${Date.now() - t0} ms after the engine listened`);
+});
+
 test('Docker unreachable at start: firstSync waits, errors are logged, it syncs when Docker is back', async (t) => {
   const { fake, registry, discovery, logs } = setup(t);
   fake.down = true;

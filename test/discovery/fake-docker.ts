@@ -148,7 +148,12 @@ export class FakeDocker implements DockerApi {
   /** The engine is back; `announce` tells the watchers (the socket file was created again). */
   restore(announce = true): void {
     this.down = false;
-    if (announce) for (const w of this.#watchers) w();
+    if (announce) this.announce();
+  }
+
+  /** Only the watcher hint: the socket file exists again (it may not accept connections yet). */
+  announce(): void {
+    for (const w of this.#watchers) w();
   }
 
   /** Writes raw bytes to every open stream (for split-chunk tests). */
