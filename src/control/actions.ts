@@ -18,7 +18,11 @@ export class ControlActions {
   switchColor(service: string, body: Record<string, unknown>): ServiceStatus {
     const color = body.color;
     if (typeof color !== 'string' || color === '') throw new BluegreenError('BAD_REQUEST', 'body must name the color: {"color": "green"}');
-    return serviceStatus(this.#registry.switchColor(service, color));
+    const svc = this.#registry.switchColor(service, color);
+    // An operator's switch sticks: in auto mode the next membership change would switch back to
+    // the newest ready color, so switching by hand also turns automatic switching off.
+    if (svc.colorMode === 'auto') this.#registry.setColorMode(service, 'manual');
+    return serviceStatus(svc);
   }
 
   pause(service: string): ServiceStatus {

@@ -65,8 +65,12 @@ test('switch: the active color changes and traffic follows; an unknown color or 
   assert.equal(r.json.name, 'web');
   assert.equal(r.json.activeColor, 'blue');
   assert.equal(r.json.colorNote, 'switched by operator');
+  assert.equal(r.json.colorMode, 'manual', 'a switch by hand turns automatic switching off');
   assert.equal(h.proxy.registry.service('web')!.activeColor, 'blue');
   assert.match((await request(h.url)).body, /^blue /);
+  // So a later change (here a newer green upstream) does not switch back behind the operator's back.
+  addUpstream(h.proxy, 'web', g.port, 'ready', { color: 'green', createdAt: 3 });
+  assert.equal(h.proxy.registry.service('web')!.activeColor, 'blue');
 
   const badColor = await api(h.adminUrl, '/api/services/web/switch', { body: { color: 'purple' } });
   assert.equal(badColor.status, 404);

@@ -132,7 +132,7 @@ document.addEventListener('click', (e) => {
   if (!btn || btn.disabled) return;
   const { action, service, color, upstream, mode } = btn.dataset;
   if (action === 'switch') {
-    act(svcPath(service, 'switch'), { color }, (s) => `${s.name}: active color is now ${s.activeColor}`);
+    act(svcPath(service, 'switch'), { color }, (s) => `${s.name}: active color is now ${s.activeColor} (switching: ${s.colorMode})`);
   } else if (action === 'pause' || action === 'resume') {
     act(svcPath(service, action), {}, (s) => `${s.name}: ${s.paused ? 'paused; requests are held' : 'resumed'}`);
   } else if (action === 'color-mode') {
@@ -196,7 +196,7 @@ function upstreamRow(u) {
       ? `<span class="deadline" title="in-flight work is aborted at ${esc(u.drainDeadline)}">deadline in ${remaining(u.drainDeadline)}</span>`
       : '';
   return `<tr class="upstream" data-upstream="${esc(u.id)}" data-state="${esc(u.state)}">
-    <td><div class="uname">${esc(u.name)}</div><div class="uid" title="${esc(u.id)}">${esc(u.id.slice(0, 12))} · ${esc(u.address)}</div></td>
+    <td><div class="uname">${esc(u.name)}</div><div class="uid" title="id ${esc(u.id)}">${esc(u.address)}</div></td>
     <td><span class="state state-${esc(u.state)}">${esc(u.state)}</span></td>
     <td class="num inflight" title="in flight (WebSockets: ${u.webSockets})">${u.inFlight}${u.webSockets ? `<small> (${u.webSockets} ws)</small>` : ''}</td>
     <td class="num">${u.requests}</td>
@@ -208,8 +208,8 @@ function upstreamRow(u) {
 
 function upstreamTable(list) {
   if (!list.length) return '<p class="none">no upstreams</p>';
-  return `<table><thead><tr><th>upstream</th><th>state</th><th class="num">in flight</th><th class="num">requests</th><th class="num">failures</th><th class="num">retries</th><th></th></tr></thead>
-    <tbody>${list.map(upstreamRow).join('')}</tbody></table>`;
+  return `<div class="table-wrap"><table><thead><tr><th>upstream</th><th>state</th><th class="num">in flight</th><th class="num">requests</th><th class="num">failures</th><th class="num">retries</th><th></th></tr></thead>
+    <tbody>${list.map(upstreamRow).join('')}</tbody></table></div>`;
 }
 
 function colorColumn(s, color) {
@@ -219,7 +219,7 @@ function colorColumn(s, color) {
   const button = active
     ? '<span class="badge active-badge">serving</span>'
     : `<button class="btn switch" data-action="switch" data-service="${esc(s.name)}" data-color="${esc(color)}" ${ready ? '' : 'disabled title="no ready upstream of this color"'}>Switch to ${esc(color)}</button>`;
-  return `<div class="color ${active ? 'active' : ''}" data-color="${esc(color)}" style="--hue:${hue(color)}">
+  return `<div class="color ${active ? 'active' : ''}" data-color="${esc(color)}" data-hue="${hue(color)}">
     <div class="color-head"><span class="swatch"></span><span class="cname">${esc(color)}</span><span class="muted">${ready}/${ups.length} ready</span>${button}</div>
     ${upstreamTable(ups)}
   </div>`;
@@ -241,7 +241,7 @@ function serviceCard(s) {
     <div class="service-head">
       <div class="title"><h2>${esc(s.name)}</h2><span class="route">${esc(routeText(s))}</span></div>
       <div class="facts">
-        ${colored ? `<span class="fact">active <b class="active-color" style="--hue:${hue(s.activeColor ?? '')}">${esc(s.activeColor ?? 'none')}</b></span>` : ''}
+        ${colored ? `<span class="fact">active <b class="active-color" data-hue="${hue(s.activeColor ?? '')}">${esc(s.activeColor ?? 'none')}</b></span>` : ''}
         ${s.paused ? '<span class="badge paused-badge">paused</span>' : ''}
         <span class="fact ${s.held ? 'warn' : ''}">held <b class="held">${s.held}</b></span>
         <span class="fact" title="longest wait so far">max hold <b>${s.maxHoldMs} ms</b></span>
@@ -287,7 +287,11 @@ function render() {
     alertList('Config errors', status.config?.errors, describe);
   if (alerts !== lastAlerts) $('alerts').innerHTML = lastAlerts = alerts;
   const html = status.services.length ? status.services.map(serviceCard).join('') : '<p class="empty">No services yet.</p>';
-  if (html !== lastHtml) $('services').innerHTML = lastHtml = html;
+  if (html !== lastHtml) {
+    $('services').innerHTML = lastHtml = html;
+    // Colors are set through the CSSOM: the page's CSP forbids inline style attributes.
+    for (const el of $('services').querySelectorAll('[data-hue]')) el.style.setProperty('--hue', el.dataset.hue);
+  }
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
