@@ -105,7 +105,7 @@ export class AdminServer {
       return sendJson(res, 200, this.status());
     }
     if (path === '/api/events') {
-      allow(req, 'GET');
+      if (method !== 'GET') throw new BluegreenError('METHOD_NOT_ALLOWED', `${method} is not allowed here; use GET`);
       return this.#feed.add(res);
     }
     if (path === '/metrics') {
