@@ -29,6 +29,13 @@ npx tsc --noEmit -p . 2>&1 | grep -v 'Unknown user config "nodedir"' ; test "${P
 step "lint (no-floating-promises, no-misused-promises)"
 npx eslint . 2>&1 | grep -v 'Unknown user config "nodedir"' ; test "${PIPESTATUS[0]}" -eq 0
 
+step "chromium (dashboard browser test)"
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "installing Debian's chromium"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+[ -x /usr/bin/chromium ] || { echo "chromium is missing: apt-get install -y chromium" >&2; exit 1; }
+
 mapfile -t unit < <(find test -name '*.test.ts' -not -path 'test/e2e/*' | sort)
 step "unit and loopback tests (${#unit[@]} files)"
 node --test --test-concurrency=2 --test-timeout=120000 "${unit[@]}"

@@ -228,6 +228,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   #onDrainDeadline(up: Upstream): void {
     if (!this.upstreams.has(up.id)) return;
+    // Aborting releases the handles; the removal below, not 'idle', must account for it.
+    up.removeAllListeners('idle');
     const aborted = up.abortAll(
       new BluegreenError('UPSTREAM_DRAIN_DEADLINE', `upstream ${up.name}: drain deadline passed`),
     );

@@ -134,8 +134,11 @@ test('at the drain deadline what remains is aborted and counted', async (t) => {
     (e: Error) => e.message,
   );
   await sleep(200);
+  let reason = '';
+  proxy.registry.on('upstream-removed', (_u, r) => (reason = r));
   proxy.registry.drain(up.id, Date.now() + 300);
   const outcome = await p;
+  assert.equal(reason, 'drain deadline');
   assert.notEqual(outcome, 'completed', 'the client must see a truncated response, not a complete one');
   assert.equal(up.abortedAtDeadline, 1);
   assert.equal(up.state, 'gone');
