@@ -20,7 +20,7 @@ COPY --from=app /app /app
 WORKDIR /app
 ENV NODE_ENV=production \
     BLUEGREEN_LISTEN=0.0.0.0:8080 \
-    BLUEGREEN_ADMIN=127.0.0.1:9901
+    BLUEGREEN_ADMIN_LISTEN=127.0.0.1:9901
 EXPOSE 8080 9901
 # Not root. To read the Docker socket, add the socket's group at run time:
 #   compose: group_add: ["${DOCKER_GID}"]   (DOCKER_GID=$(stat -c %g /var/run/docker.sock))

@@ -3,7 +3,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.tools/**', 'test/e2e/app/**', 'src/control/dashboard/**'] },
+  { ignores: ['node_modules/**', '.tools/**', '.build/**', 'bench/results/**', 'test/e2e/app/**', 'src/control/dashboard/**'] },
   {
     files: ['**/*.ts'],
     languageOptions: {

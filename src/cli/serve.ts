@@ -1,73 +1,125 @@
-import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
-import { parseListenAddress } from '../dataplane/listener.ts';
+import type { Logger } from 'pino';
+import { applyStaticUpstreams, toDataPlaneOptions, toProxyOptions } from '../config/apply.ts';
+import { ConfigWatcher } from '../config/config-watcher.ts';
+import { CONFIG_FLAGS, configFlagsHelp, loadSettings } from '../config/load.ts';
+import type { Settings } from '../config/schema.ts';
+import { AdminServer } from '../control/admin-server.ts';
+import type { ConfigStatusProvider, DiscoveryProvider } from '../control/providers.ts';
+import { isBluegreenError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { Proxy } from '../proxy.ts';
 
 const HELP = `usage: bluegreen serve [options]
 
-  --listen HOST:PORT        client listener (env BLUEGREEN_LISTEN; default 0.0.0.0:8080)
-  --upstream SERVICE=HOST:PORT
-                            a static upstream, ready at once (repeatable); a service
-                            without routes is the default service
-  --host-address IP         where containers in network mode host are reached (default 127.0.0.1)
-  --no-docker               no Docker discovery: static upstreams only
-  --log-level LEVEL         trace|debug|info|warn|error|silent (env BLUEGREEN_LOG_LEVEL; default info)
-
+Runs the proxy. Every setting can come from a flag, an environment variable (BLUEGREEN_*) or the
+YAML settings file, in that order of precedence; the file is watched and valid changes apply live.
 Docker discovery is on by default: the engine at DOCKER_HOST, else /var/run/docker.sock. When it
 cannot be reached, the proxy serves its static upstreams and keeps retrying.
+
 `;
 
 /** `bluegreen serve`: runs the proxy until SIGTERM/SIGINT, then stops gracefully and exits 0. */
 export async function serve(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: {
-      listen: { type: 'string' },
-      upstream: { type: 'string', multiple: true },
-      'log-level': { type: 'string' },
-      'host-address': { type: 'string' },
-      'no-docker': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    options: { ...CONFIG_FLAGS, help: { type: 'boolean', short: 'h' } },
     strict: true,
   });
   if (values.help) {
-    process.stdout.write(HELP);
+    process.stdout.write(HELP + configFlagsHelp());
     return 0;
   }
-  const log = createLogger((values['log-level'] ?? process.env.BLUEGREEN_LOG_LEVEL ?? 'info') as 'info');
-  const listen = parseListenAddress(values.listen ?? process.env.BLUEGREEN_LISTEN ?? '0.0.0.0:8080');
-  const hostAddress = values['host-address'] ?? '127.0.0.1';
-  if (!isIP(hostAddress)) throw new Error(`--host-address ${JSON.stringify(hostAddress)} is not an IP address`);
-  const proxy = new Proxy({ logger: log, listen, docker: values['no-docker'] ? undefined : { hostAddress } });
-  for (const spec of values.upstream ?? []) {
-    const m = /^([^=]+)=(.+):(\d+)$/.exec(spec);
-    if (!m) throw new Error(`--upstream ${JSON.stringify(spec)} is not SERVICE=HOST:PORT`);
-    proxy.registry.addUpstream({
-      id: `static:${m[1]}:${m[2]}:${m[3]}`,
-      name: `${m[2]}:${m[3]}`,
-      service: m[1]!,
-      host: m[2]!,
-      port: Number(m[3]),
-      state: 'ready',
-    });
+  let loaded;
+  try {
+    loaded = await loadSettings({ flags: values });
+  } catch (err) {
+    if (isBluegreenError(err, 'BAD_CONFIG')) {
+      process.stderr.write(`bluegreen: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
   }
-  await proxy.start();
+  const settings = loaded.settings;
+  const log = createLogger(settings.logLevel);
+  for (const w of loaded.warnings) log.warn(w);
+
+  const proxy = new Proxy({ logger: log, ...toProxyOptions(settings) });
+  applyStaticUpstreams(proxy.registry, settings.staticUpstreams, []);
+
+  const watcher = new ConfigWatcher({ logger: log.child({ component: 'config' }), initial: loaded, load: { flags: values } });
+  watcher.on('change', (next, prev, diff) => applySettings(proxy, log, next, prev, diff.restart));
+
+  const admin = new AdminServer({
+    registry: proxy.registry,
+    dataPlane: proxy.dataPlane,
+    logger: log.child({ component: 'admin' }),
+    token: settings.admin.token,
+    discovery: discoveryProvider(proxy),
+    configStatus: configProvider(watcher),
+  });
+
+  try {
+    await proxy.start();
+    await admin.listen(settings.admin.listen);
+    await watcher.start();
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'could not start');
+    await Promise.allSettled([watcher.close(), admin.close(), proxy.stop(0)]);
+    process.stderr.write(`bluegreen: ${(err as Error).message}\n`);
+    return 1;
+  }
+
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
-    proxy.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err }, 'error while stopping');
-        process.exit(1);
-      },
-    );
+    Promise.allSettled([watcher.close()])
+      .then(() => proxy.stop())
+      .then(() => admin.close())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err }, 'error while stopping');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => void watcher.reload());
   return 0;
+}
+
+/** A valid settings change, applied live; keys that need a restart are logged, not applied. */
+function applySettings(proxy: Proxy, log: Logger, next: Settings, prev: Settings, restart: readonly string[]): void {
+  proxy.dataPlane.updateOptions(toDataPlaneOptions(next));
+  proxy.listener.server.keepAliveTimeout = next.clientKeepAlive;
+  log.level = next.logLevel;
+  applyStaticUpstreams(proxy.registry, next.staticUpstreams, prev.staticUpstreams);
+  if (restart.length) log.warn({ keys: restart }, 'these settings changed but apply only after a restart');
+}
+
+function discoveryProvider(proxy: Proxy): DiscoveryProvider | undefined {
+  const d = proxy.discovery;
+  if (!d) return undefined;
+  return {
+    status: () => d.state,
+    get rejected() {
+      return d.rejected;
+    },
+  };
+}
+
+function configProvider(watcher: ConfigWatcher): ConfigStatusProvider {
+  return {
+    status: () => {
+      const s = watcher.status();
+      return { ...s, reloadFailures: s.failures };
+    },
+    get errors() {
+      return watcher.errors;
+    },
+  };
 }

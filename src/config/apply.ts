@@ -23,6 +23,8 @@ export function toDataPlaneOptions(s: Settings): Partial<DataPlaneOptions> {
     clientKeepAliveMs: s.clientKeepAlive,
     trustedProxies: [...s.trustedProxies],
     shutdownGraceMs: s.shutdownGrace,
+    defaultService: s.defaultService,
+    accessLog: s.accessLog,
   };
 }
 

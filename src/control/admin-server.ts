@@ -93,6 +93,14 @@ export class AdminServer {
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = new URL(req.url ?? '/', 'http://admin').pathname;
     const method = req.method ?? 'GET';
+    if (path === '/healthz') {
+      // Liveness for the image's HEALTHCHECK: no token, no data beyond "the proxy is serving".
+      allow(req, 'GET');
+      const ok = this.#opts.dataPlane.listening && !this.#opts.dataPlane.closing;
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
+      res.end(ok ? 'ok\n' : 'not serving\n');
+      return;
+    }
     const asset = method === 'GET' || method === 'HEAD' ? this.#assets.get(path) : undefined;
     this.#auth.check(req, asset === undefined);
     if (asset) {

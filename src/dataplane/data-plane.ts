@@ -77,7 +77,9 @@ export class DataPlane {
    */
   updateOptions(partial: Partial<DataPlaneOptions>): void {
     if (partial.trustedProxies) this.#trusted = new TrustedProxies(partial.trustedProxies);
+    const defaultChanged = 'defaultService' in partial && partial.defaultService !== this.options.defaultService;
     Object.assign(this.options, partial);
+    if (defaultChanged) this.#rebuildRoutes();
   }
 
   get router(): Router {
@@ -102,14 +104,14 @@ export class DataPlane {
   }
 
   #rebuildRoutes(): void {
-    this.#router = new Router(this.registry.services.values());
+    this.#router = new Router(this.registry.services.values(), this.options.defaultService);
     for (const c of this.#router.conflicts) this.#log.warn({ conflict: c }, 'routing conflict');
   }
 
   readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
     this.stats.requests++;
     this.stats.active++;
-    const ctx = new RequestContext(res);
+    const ctx = new RequestContext(req, res);
     res.once('close', () => this.#closed(ctx));
     if (this.#closing) res.setHeader('connection', 'close');
     this.#handle(req, res, ctx).catch((err: unknown) => {
@@ -123,7 +125,24 @@ export class DataPlane {
     if (this.stats.active === 0 && this.#idleWaiters.length) this.#notifyIdle();
     const res = ctx.res;
     if (!res.writableFinished) ctx.abortController?.abort();
-    this.observer?.onResponse(ctx.service, ctx.upstream, res.writableFinished ? res.statusCode : 0, performance.now() - ctx.started);
+    const status = res.writableFinished ? res.statusCode : 0;
+    this.observer?.onResponse(ctx.service, ctx.upstream, status, performance.now() - ctx.started);
+    if (this.options.accessLog) {
+      const req = ctx.req;
+      this.#log.info(
+        {
+          method: req.method,
+          url: req.url,
+          host: req.headers.host,
+          client: req.socket.remoteAddress,
+          status,
+          ms: Math.round((performance.now() - ctx.started) * 10) / 10,
+          service: ctx.service?.name,
+          upstream: ctx.upstream?.name,
+        },
+        'access',
+      );
+    }
   }
 
   /** Before discovery's first sync: known routes are served, others wait for the sync (bounded). */
@@ -272,6 +291,9 @@ export class DataPlane {
     for (const f of w) f();
   }
 
+  /** Set by the listener while it accepts connections. */
+  listening = false;
+
   /** Stop phase 1: answer everything from now on with `Connection: close`. */
   beginClosing(): void {
     this.#closing = true;
@@ -291,13 +313,15 @@ export class DataPlane {
 
 /** Per-request state shared by the handler and the close listener; the AbortController is made only when a request has to wait. */
 class RequestContext {
+  readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly started = performance.now();
   service: Service | undefined;
   upstream: Upstream | undefined;
   abortController: AbortController | undefined;
 
-  constructor(res: ServerResponse) {
+  constructor(req: IncomingMessage, res: ServerResponse) {
+    this.req = req;
     this.res = res;
   }
 

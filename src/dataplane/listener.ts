@@ -55,6 +55,7 @@ export class Listener {
       this.server.once('error', reject);
       this.server.listen({ host: addr.host, port: addr.port, reusePort: true }, () => {
         this.server.off('error', reject);
+        this.#plane.listening = true;
         const a = this.server.address() as AddressInfo;
         this.#log.info({ address: a.address, port: a.port }, 'listening');
         resolve(a);
@@ -65,6 +66,7 @@ export class Listener {
   async stop(graceMs: number): Promise<void> {
     const started = Date.now();
     this.#plane.beginClosing();
+    this.#plane.listening = false;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
     const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), graceMs).unref());

@@ -22,6 +22,10 @@ export interface DataPlaneOptions {
   trustedProxies: string[];
   /** How long the proxy's own shutdown waits for in-flight requests. */
   shutdownGraceMs: number;
+  /** The service that takes requests no route matches (else: the one service without hosts and path). */
+  defaultService: string | undefined;
+  /** One log line per request. */
+  accessLog: boolean;
 }
 
 export const DEFAULT_DATAPLANE_OPTIONS: Readonly<DataPlaneOptions> = Object.freeze({
@@ -37,4 +41,6 @@ export const DEFAULT_DATAPLANE_OPTIONS: Readonly<DataPlaneOptions> = Object.free
   clientKeepAliveMs: 5_000,
   trustedProxies: [],
   shutdownGraceMs: 30_000,
+  defaultService: undefined,
+  accessLog: false,
 });

@@ -23,9 +23,12 @@ export class Router {
   /** Human-readable routing conflicts, for logs and the admin status. */
   conflicts: string[] = [];
 
-  constructor(services: Iterable<Service> = []) {
+  /** `defaultService` names the service that takes unmatched requests (the defaultService setting). */
+  constructor(services: Iterable<Service> = [], defaultService?: string) {
     const defaults: Service[] = [];
+    let named: Service | undefined;
     for (const svc of services) {
+      if (svc.name === defaultService) named = svc;
       const { hosts, pathPrefix } = svc.route;
       if (hosts.length === 0 && !pathPrefix) {
         defaults.push(svc);
@@ -49,7 +52,8 @@ export class Router {
     for (const list of this.#exact.values()) list.sort(byPrefix);
     this.#wildcards.sort((a, b) => b.host!.length - a.host!.length || byPrefix(a, b));
     this.#pathOnly.sort(byPrefix);
-    if (defaults.length === 1) this.#default = defaults[0];
+    if (defaultService !== undefined) this.#default = named;
+    else if (defaults.length === 1) this.#default = defaults[0];
     else if (defaults.length > 1) {
       this.conflicts.push(
         `services ${defaults.map((s) => s.name).join(', ')} all claim to be the default (no hosts, no path); none is used as default`,

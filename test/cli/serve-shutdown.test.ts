@@ -12,7 +12,7 @@ test('SIGTERM: stop accepting, finish in-flight requests, close idle keep-alive,
   const up = await startUpstream('u', (req, res) => setTimeout(() => res.end('done'), req.url === '/slow' ? 2000 : 0));
   t.after(() => up.close());
   const port = await refusedPort();
-  const child = spawn(process.execPath, [bin, 'serve', '--listen', `127.0.0.1:${port}`, '--upstream', `web=127.0.0.1:${up.port}`, '--log-level', 'info'], {
+  const child = spawn(process.execPath, [bin, 'serve', '--admin', '127.0.0.1:0', '--listen', `127.0.0.1:${port}`, '--upstream', `web=127.0.0.1:${up.port}`, '--log-level', 'info'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -49,5 +49,5 @@ test('serve rejects a bad --upstream with a clear message and a non-zero exit', 
   child.stderr.on('data', (c) => (err += c));
   const code = await new Promise<number | null>((r) => child.on('exit', r));
   assert.notEqual(code, 0);
-  assert.match(err, /--upstream "nonsense" is not SERVICE=HOST:PORT/);
+  assert.match(err, /--upstream: staticUpstreams\[0\]: "nonsense" is not SERVICE=HOST:PORT/);
 });

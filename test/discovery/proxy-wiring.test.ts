@@ -68,7 +68,7 @@ test('bluegreen serve with an unreachable Docker socket: logs an error, serves i
   const up = await startUpstream('u');
   t.after(() => up.close());
   const port = await refusedPort();
-  const child = spawn(process.execPath, [bin, 'serve', '--listen', `127.0.0.1:${port}`, '--upstream', `web=127.0.0.1:${up.port}`], {
+  const child = spawn(process.execPath, [bin, 'serve', '--admin', '127.0.0.1:0', '--listen', `127.0.0.1:${port}`, '--upstream', `web=127.0.0.1:${up.port}`], {
     env: { ...process.env, DOCKER_HOST: 'unix:///nonexistent/bluegreen-test/docker.sock' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -98,5 +98,5 @@ test('bluegreen serve rejects a --host-address that is not an IP', async () => {
   child.stderr.on('data', (c) => (err += c));
   const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
   assert.notEqual(code, 0);
-  assert.match(err, /--host-address "docker-host" is not an IP address/);
+  assert.match(err, /--host-address: hostAddress: "docker-host" is not an IP address/);
 });

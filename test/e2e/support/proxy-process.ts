@@ -31,7 +31,7 @@ export class ProxyProcess {
     this.#file = createWriteStream(this.logFile);
     this.#child = spawn(
       process.execPath,
-      [join(repoRoot, 'bin', 'bluegreen.js'), 'serve', '--listen', '127.0.0.1:0', '--log-level', 'debug', ...(opts.args ?? [])],
+      [join(repoRoot, 'bin', 'bluegreen.js'), 'serve', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-level', 'debug', ...(opts.args ?? [])],
       { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let partial = '';
