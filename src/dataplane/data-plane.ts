@@ -114,11 +114,14 @@ export class DataPlane {
     const ctx = new RequestContext(req, res);
     res.once('close', () => this.#closed(ctx));
     if (this.#closing) res.setHeader('connection', 'close');
-    this.#handle(req, res, ctx).catch((err: unknown) => {
-      this.#log.error({ err, url: req.url }, 'unexpected error handling request');
-      sendError(res, 'UPSTREAM_BAD_RESPONSE', 'internal proxy error');
-    });
+    void this.#handle(req, res, ctx);
   };
+
+  /** A bug, not a client or upstream failure: logged, and the client gets a 502 rather than a hang. */
+  #unexpected(err: unknown, ctx: RequestContext): void {
+    this.#log.error({ err, url: ctx.req.url }, 'unexpected error handling request');
+    sendError(ctx.res, 'UPSTREAM_BAD_RESPONSE', 'internal proxy error');
+  }
 
   #closed(ctx: RequestContext): void {
     this.stats.active--;
@@ -161,90 +164,96 @@ export class DataPlane {
     return m.service ?? new BluegreenError('NO_ROUTE', m.reason);
   }
 
+  /** Never rejects: every error ends in a response (or a destroyed socket). */
   async #handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
-    const url = req.url ?? '/';
-    const routed = this.#synced
-      ? this.#routeNow(req.headers.host, url)
-      : await this.#routeBeforeSync(req.headers.host, url, ctx.signal());
-    if (routed instanceof BluegreenError) return sendError(res, routed.code, routed.message);
-    const svc = routed;
-    ctx.service = svc;
+    try {
+      const url = req.url ?? '/';
+      const routed = this.#synced
+        ? this.#routeNow(req.headers.host, url)
+        : await this.#routeBeforeSync(req.headers.host, url, ctx.signal());
+      if (routed instanceof BluegreenError) return sendError(res, routed.code, routed.message);
+      const svc = routed;
+      ctx.service = svc;
 
-    let body: RequestBody = NO_BODY;
-    if (hasRequestBody(req)) {
-      try {
-        body = await readRequestBody(req, this.options.retryBufferBytes);
-      } catch {
-        return; // the client went away mid-body
-      }
-    } else req.resume();
-    const headers = upstreamRequestHeaders(req, false, this.#trusted);
-    let tried: Set<Upstream> | undefined;
-    let resetRetries = 0;
-    let last: FailedAttempt | undefined;
-    for (;;) {
-      // Fast path: a ready upstream at once, no allocation. Otherwise hold (or retry elsewhere).
-      let up = tried === undefined && !svc.paused ? this.#balancer.pick(svc.eligible(), undefined, Date.now()) : undefined;
-      if (!up) {
-        tried ??= new Set();
-        let holdStart = 0;
+      let body: RequestBody = NO_BODY;
+      if (hasRequestBody(req)) {
         try {
-          up = await acquireUpstream(svc, {
-            balancer: this.#balancer,
-            tried,
-            deadline: Date.now() + this.options.holdTimeoutMs - (performance.now() - ctx.started),
-            signal: ctx.signal(),
-            onHold: () => {
-              holdStart = Date.now();
-              svc.held++;
-              this.stats.held++;
-            },
-          });
-        } catch (err) {
-          if (isBluegreenError(err, 'CLIENT_ABORTED')) return;
-          if (isBluegreenError(err, 'HOLD_TIMEOUT')) {
-            svc.holdTimeouts++;
-            this.stats.holdTimeouts++;
-          }
-          this.stats.failed++;
-          if (last && isBluegreenError(err, 'HOLD_TIMEOUT')) {
-            return sendError(res, 'UPSTREAM_CONNECT_FAILED', `service ${svc.name}: ${last.error.message}; no other upstream answered in time`);
-          }
-          const e = err as BluegreenError;
-          return sendError(res, e.code, e.message, Math.max(1, Math.ceil(this.options.holdTimeoutMs / 10_000)));
-        } finally {
-          if (holdStart) {
-            const held = Date.now() - holdStart;
-            if (held > svc.maxHoldMs) svc.maxHoldMs = held;
-            this.observer?.onHold(svc, held);
+          body = await readRequestBody(req, this.options.retryBufferBytes);
+        } catch {
+          return; // the client went away mid-body
+        }
+      } else req.resume();
+      const headers = upstreamRequestHeaders(req, false, this.#trusted);
+      let tried: Set<Upstream> | undefined;
+      let resetRetries = 0;
+      let last: FailedAttempt | undefined;
+      for (;;) {
+        // Fast path: a ready upstream at once, no allocation. Otherwise hold (or retry elsewhere).
+        let up = tried === undefined && !svc.paused ? this.#balancer.pick(svc.eligible(), undefined, Date.now()) : undefined;
+        if (!up) {
+          tried ??= new Set();
+          let holdStart = 0;
+          try {
+            up = await acquireUpstream(svc, {
+              balancer: this.#balancer,
+              tried,
+              deadline: Date.now() + this.options.holdTimeoutMs - (performance.now() - ctx.started),
+              signal: ctx.signal(),
+              onHold: () => {
+                holdStart = Date.now();
+                svc.held++;
+                this.stats.held++;
+              },
+            });
+          } catch (err) {
+            if (isBluegreenError(err, 'CLIENT_ABORTED')) return;
+            if (isBluegreenError(err, 'HOLD_TIMEOUT')) {
+              svc.holdTimeouts++;
+              this.stats.holdTimeouts++;
+            }
+            this.stats.failed++;
+            if (last && isBluegreenError(err, 'HOLD_TIMEOUT')) {
+              return sendError(res, 'UPSTREAM_CONNECT_FAILED', `service ${svc.name}: ${last.error.message}; no other upstream answered in time`);
+            }
+            const e = err as BluegreenError;
+            return sendError(res, e.code, e.message, Math.max(1, Math.ceil(this.options.holdTimeoutMs / 10_000)));
+          } finally {
+            if (holdStart) {
+              const held = Date.now() - holdStart;
+              if (held > svc.maxHoldMs) svc.maxHoldMs = held;
+              this.observer?.onHold(svc, held);
+            }
           }
         }
+        ctx.upstream = up;
+        const r = await forwardAttempt({ upstream: up, dispatcher: this.#pools.get(up), req, res, headers, body });
+        if (r.outcome !== 'failed') return;
+        last = r;
+        const method = req.method ?? 'GET';
+        const replayable = isReplayable(body);
+        up.failures++;
+        if (r.phase === 'connect') up.failedUntil = Date.now() + this.options.failDurationMs;
+        const safe =
+          replayable &&
+          !res.destroyed &&
+          (r.phase === 'connect' ||
+            (r.phase === 'reset' && (IDEMPOTENT.has(method) || !r.requestSent) && resetRetries++ < MAX_RESET_RETRIES));
+        this.#log.warn(
+          { upstream: up.name, service: svc.name, method, url, phase: r.phase, err: r.error.message, retry: safe },
+          safe ? 'upstream attempt failed; retrying' : 'upstream attempt failed',
+        );
+        if (!safe) {
+          this.stats.failed++;
+          return sendError(res, failureCode(r), failureMessage(up, r, replayable));
+        }
+        (tried ??= new Set()).add(up);
+        up.retries++;
+        this.stats.retries++;
+        this.observer?.onRetry(svc, up);
       }
-      ctx.upstream = up;
-      const r = await forwardAttempt({ upstream: up, dispatcher: this.#pools.get(up), req, res, headers, body });
-      if (r.outcome !== 'failed') return;
-      last = r;
-      const method = req.method ?? 'GET';
-      const replayable = isReplayable(body);
-      up.failures++;
-      if (r.phase === 'connect') up.failedUntil = Date.now() + this.options.failDurationMs;
-      const safe =
-        replayable &&
-        !res.destroyed &&
-        (r.phase === 'connect' ||
-          (r.phase === 'reset' && (IDEMPOTENT.has(method) || !r.requestSent) && resetRetries++ < MAX_RESET_RETRIES));
-      this.#log.warn(
-        { upstream: up.name, service: svc.name, method, url, phase: r.phase, err: r.error.message, retry: safe },
-        safe ? 'upstream attempt failed; retrying' : 'upstream attempt failed',
-      );
-      if (!safe) {
-        this.stats.failed++;
-        return sendError(res, failureCode(r), failureMessage(up, r, replayable));
-      }
-      (tried ??= new Set()).add(up);
-      up.retries++;
-      this.stats.retries++;
-      this.observer?.onRetry(svc, up);
+  
+    } catch (err) {
+      this.#unexpected(err, ctx);
     }
   }
 

@@ -81,7 +81,7 @@ class AttemptHandler implements Dispatcher.DispatchHandler, InFlightHandle {
   #headersSent = false;
   #requestSent = false;
   readonly #onClientClose = (): void => this.#clientClosed();
-  readonly #onDrain = (): void => this.#controller?.resume();
+  #onDrain: (() => void) | undefined;
 
   constructor(upstream: Upstream, res: ServerResponse, resolve: (r: AttemptResult) => void) {
     this.#upstream = upstream;
@@ -136,6 +136,7 @@ class AttemptHandler implements Dispatcher.DispatchHandler, InFlightHandle {
   onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
     if (!this.#res.write(chunk)) {
       c.pause();
+      this.#onDrain ??= () => this.#controller?.resume();
       this.#res.once('drain', this.#onDrain);
     }
   }
