@@ -13,15 +13,7 @@ eval "$(scripts/ensure-node.sh)"
 node --version
 
 step "npm dependencies"
-stamp=node_modules/.bluegreen-lock-sha
-want=$(sha256sum package-lock.json | cut -d' ' -f1)
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  npm ci --no-audit --no-fund 2>&1 | grep -v 'Unknown user config "nodedir"' || true
-  [ -d node_modules/undici ] || { echo "npm ci failed" >&2; exit 1; }
-  echo "$want" > "$stamp"
-else
-  echo "node_modules matches package-lock.json"
-fi
+scripts/ensure-deps.sh
 
 step "typecheck"
 npx tsc --noEmit -p . 2>&1 | grep -v 'Unknown user config "nodedir"' ; test "${PIPESTATUS[0]}" -eq 0
