@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { isControlCommand, runControlCommand } from './control-commands.ts';
 import { serve } from './serve.ts';
+import { socketFilter } from './socket-filter.ts';
 
 const USAGE = `usage: bluegreen <command> [options]
 
@@ -13,6 +14,7 @@ commands:
   drain UPSTREAM_ID [--timeout 5s]
                                  take an upstream out of rotation and remove it when idle
   color-mode SERVICE auto|manual whether the newest ready color takes over by itself
+  socket-filter                  read-only filter for the Docker socket (see bluegreen socket-filter --help)
 
 The admin commands accept --admin URL (env BLUEGREEN_ADMIN, default http://127.0.0.1:9901),
 --token TOKEN (env BLUEGREEN_ADMIN_TOKEN) and --json; see bluegreen COMMAND --help.
@@ -24,6 +26,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve':
       return serve(rest);
+    case 'socket-filter':
+      return socketFilter(rest);
     case undefined:
     case '-h':
     case '--help':
@@ -39,7 +43,7 @@ async function main(argv: string[]): Promise<number> {
 void parseArgs; // parseArgs is used by each command module
 main(process.argv.slice(2)).then(
   (code) => {
-    if (code !== 0 || process.argv[2] !== 'serve') process.exitCode = code;
+    if (code !== 0 || (process.argv[2] !== 'serve' && process.argv[2] !== 'socket-filter')) process.exitCode = code;
   },
   (err: unknown) => {
     process.stderr.write(`bluegreen: ${(err as Error).message}\n`);
