@@ -1,0 +1,635 @@
+// Deploy benchmark: `npm run bench:deploy [-- --quick] [--deploys N] [--only bluegreen,nginx] [--cases a,b]`.
+//
+// Seed scenario (issue 4): the app runs in a `network_mode: host` container on port 3000 or 4000.
+// A deploy starts the new version on the other port, waits for its /health (with a timeout),
+// then `docker stop -t 10`s the old one (or, when the new one never became healthy, removes the
+// new one and keeps the old). Each proxy sits in front of the same containers while a mixed load
+// (bench/deploy-load.ts) runs for the whole case:
+//   - bluegreen: `bin/bluegreen.js serve` as a host process; the containers carry its labels
+//   - Caddy, nginx, HAProxy (when installed; else "skipped"): host processes with configs in a
+//     temp dir (bench/peers/configs.ts) listing both ports.
+// Prints a table per case, writes bench/results/deploy-<stamp>.json and a PNG timeline per case.
+// Traffic goes only to loopback and to the containers this bench creates (names bgbench-*).
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { delimiter, dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { renderTimeline, type Timeline } from './deploy-chart.ts';
+import { DEFAULT_SHAPE, DeployLoad, SLOW_MS, type Sample } from './deploy-load.ts';
+import { caddyConfig, haproxyConfig, nginxConfig, type PeerCommand } from './peers/configs.ts';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const RESULTS_DIR = join(ROOT, 'bench', 'results');
+const IMAGE = 'bluegreen/testapp:local';
+const PORTS = [3000, 4000] as const;
+const HOST = 'bgbench-deploy.localhost';
+const STOP_TIMEOUT_S = 10;
+/** The graceful app closes what is left (WebSockets: close 1001) this long after SIGTERM. */
+const APP_GRACE_MS = 5000;
+const UNHEALTHY_WAIT_MS = 6000;
+const HEALTH_WAIT_MS = 30_000;
+const WARMUP_MS = 6000; // longer than the peers' 5 s fail windows, so the first deploy does not meet a port still marked down from start-up
+const GAP_MS = 2000;
+const PREFIX = `bgbench-${process.pid}-`;
+
+type ProxyName = 'bluegreen' | 'caddy' | 'nginx' | 'haproxy';
+const PROXIES: ProxyName[] = ['bluegreen', 'caddy', 'nginx', 'haproxy'];
+
+interface CaseDef {
+  name: string;
+  describe: string;
+  env: Record<string, string>;
+  /** The new version never becomes healthy. */
+  unhealthy?: boolean;
+  /** The app runs under bin/bluegreen-entrypoint. */
+  entrypoint?: boolean;
+  /** Proxies this case runs for (default all). */
+  only?: ProxyName[];
+}
+
+const CASES: CaseDef[] = [
+  { name: 'graceful', describe: `graceful SIGTERM (finishes in-flight requests, closes WebSockets with 1001 after ${APP_GRACE_MS / 1000} s)`, env: { ON_SIGTERM: 'graceful', GRACE_MS: String(APP_GRACE_MS) } },
+  { name: 'exit', describe: 'exits at once on SIGTERM (in-flight requests killed)', env: { ON_SIGTERM: 'exit' } },
+  { name: 'slow-start', describe: 'graceful, 3 s slow start', env: { ON_SIGTERM: 'graceful', GRACE_MS: String(APP_GRACE_MS), STARTUP_DELAY_MS: '3000' } },
+  { name: 'unhealthy', describe: `new version never healthy (deploy waits ${UNHEALTHY_WAIT_MS / 1000} s for /health, then removes it)`, env: { ON_SIGTERM: 'graceful', GRACE_MS: String(APP_GRACE_MS) }, unhealthy: true },
+  {
+    name: 'exit+entrypoint',
+    describe: 'exits at once on SIGTERM, run under bin/bluegreen-entrypoint (BLUEGREEN_TERM_DELAY=5)',
+    env: { ON_SIGTERM: 'exit', BLUEGREEN_TERM_DELAY: '5' },
+    entrypoint: true,
+    only: ['bluegreen'],
+  },
+];
+
+const HELP = `usage: npm run bench:deploy -- [options]
+
+  --quick           one deploy per case (CI smoke)
+  --deploys N       deploys per case and proxy (default 5)
+  --only LIST       proxies to run, comma-separated (default bluegreen,caddy,nginx,haproxy)
+  --cases LIST      cases to run (default ${CASES.map((c) => c.name).join(',')})
+  --bluegreen-bin F the bluegreen CLI to run (default bin/bluegreen.js of this checkout; e.g. that of a
+                    clean worktree, so uncommitted edits do not end up in the figures)
+`;
+
+/** A bad command line: reported without a stack trace. */
+class UsageError extends Error {}
+
+interface Options {
+  deploys: number;
+  quick: boolean;
+  proxies: ProxyName[];
+  cases: CaseDef[];
+  bluegreenBin: string;
+}
+
+function parseOptions(argv: string[]): Options | undefined {
+  let values;
+  try {
+    values = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        quick: { type: 'boolean', default: false },
+        deploys: { type: 'string' },
+        only: { type: 'string' },
+        cases: { type: 'string' },
+        'bluegreen-bin': { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }).values;
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n\n${HELP}`);
+  }
+  if (values.help) {
+    process.stdout.write(HELP);
+    return undefined;
+  }
+  const deploys = values.deploys !== undefined ? Number(values.deploys) : values.quick ? 1 : 5;
+  if (!Number.isInteger(deploys) || deploys < 1) throw new UsageError(`--deploys must be an integer >= 1`);
+  const list = (s: string | undefined): string[] | undefined => s?.split(',').map((x) => x.trim()).filter(Boolean);
+  const proxies = (list(values.only) ?? PROXIES) as ProxyName[];
+  for (const p of proxies) if (!PROXIES.includes(p)) throw new UsageError(`--only: unknown proxy ${p}`);
+  const caseNames = list(values.cases) ?? CASES.map((c) => c.name);
+  const cases = caseNames.map((n) => {
+    const c = CASES.find((x) => x.name === n);
+    if (!c) throw new UsageError(`--cases: unknown case ${n}`);
+    return c;
+  });
+  return { deploys, quick: values.quick, proxies, cases, bluegreenBin: resolve(values['bluegreen-bin'] ?? join(ROOT, 'bin', 'bluegreen.js')) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child processes (the style of bench/throughput.ts): own process group, parent-death signal
+// with setpriv when available, killed at the end, on error and on Ctrl-C.
+
+interface Child {
+  name: string;
+  proc: ChildProcess;
+  exited: Promise<void>;
+  done: boolean;
+  exitText: string;
+  tail(): string;
+}
+
+const children = new Set<Child>();
+
+function findExecutable(name: string): string | undefined {
+  const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
+  for (const extra of ['/usr/local/sbin', '/usr/sbin', '/sbin']) if (!dirs.includes(extra)) dirs.push(extra);
+  for (const dir of dirs) {
+    const p = join(dir, name);
+    if (existsSync(p)) return p;
+  }
+  return undefined;
+}
+const SETPRIV = findExecutable('setpriv');
+
+function spawnChild(name: string, cmd: string, args: string[], env?: NodeJS.ProcessEnv): Child {
+  const [file, argv] = SETPRIV ? [SETPRIV, ['--pdeathsig', 'TERM', '--', cmd, ...args]] : [cmd, args];
+  const proc = spawn(file, argv, { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let out = '';
+  const keep = (chunk: Buffer): void => {
+    out = (out + chunk.toString('utf8')).slice(-8192);
+  };
+  proc.stdout?.on('data', keep);
+  proc.stderr?.on('data', keep);
+  const child: Child = { name, proc, done: false, exitText: '', exited: Promise.resolve(), tail: () => out.trim() };
+  child.exited = new Promise<void>((res) => {
+    const finish = (text: string): void => {
+      if (child.done) return;
+      child.done = true;
+      child.exitText = text;
+      children.delete(child);
+      res();
+    };
+    proc.on('error', (err) => finish(`failed to start: ${err.message}`));
+    proc.on('exit', (code, signal) => finish(signal ? `killed by ${signal}` : `exited with code ${code}`));
+  });
+  children.add(child);
+  return child;
+}
+
+function signalGroup(child: Child, signal: NodeJS.Signals): void {
+  if (child.done || child.proc.pid === undefined) return;
+  try {
+    process.kill(-child.proc.pid, signal);
+  } catch {
+    try {
+      child.proc.kill(signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+async function stopChild(child: Child, graceMs = 5000): Promise<void> {
+  if (child.done) return;
+  signalGroup(child, 'SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([child.exited, new Promise<void>((res) => (timer = setTimeout(res, graceMs)))]);
+  clearTimeout(timer);
+  if (!child.done) {
+    signalGroup(child, 'SIGKILL');
+    await child.exited;
+  }
+}
+
+const stopAll = (): Promise<unknown> => Promise.all([...children].map((c) => stopChild(c)));
+const killAllNow = (): void => {
+  for (const c of children) signalGroup(c, 'SIGKILL');
+};
+
+// ---------------------------------------------------------------------------------------------
+// Docker
+
+function docker(args: string[], timeoutMs = 60_000): Promise<string> {
+  return new Promise((res, rej) => {
+    const p = spawn('docker', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    p.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      if (code === 0) res(out);
+      else rej(new Error(`docker ${args.join(' ')} failed (${code}): ${err.trim() || out.trim()}`));
+    });
+  });
+}
+
+function removeOurContainersSync(): void {
+  const ps = spawnSync('docker', ['ps', '-aq', '--filter', `name=^${PREFIX}`], { encoding: 'utf8' });
+  const ids = (ps.stdout ?? '').split('\n').filter(Boolean);
+  if (ids.length) spawnSync('docker', ['rm', '-f', ...ids], { stdio: 'ignore' });
+}
+
+let containerSeq = 0;
+
+/** Starts the app on `port` (host network), labelled for bluegreen. Resolves with its name. */
+async function startApp(c: CaseDef, port: number, version: string, healthy: boolean): Promise<string> {
+  const name = `${PREFIX}${c.name.replace(/[^a-z0-9-]/g, '-')}-${++containerSeq}`;
+  const env = { ...c.env, PORT: String(port), NAME: name, VERSION: version, HEALTHY: String(healthy) };
+  const args = ['run', '-d', '--name', name, '--network', 'host', '--stop-timeout', String(STOP_TIMEOUT_S)];
+  for (const [k, v] of Object.entries(env)) args.push('-e', `${k}=${v}`);
+  const labels = {
+    'bluegreen.service': 'bgbench-deploy',
+    'bluegreen.hosts': HOST,
+    'bluegreen.port': String(port),
+    'bluegreen.healthcheck.path': '/health',
+  };
+  for (const [k, v] of Object.entries(labels)) args.push('--label', `${k}=${v}`);
+  if (c.entrypoint) {
+    args.push('-v', `${join(ROOT, 'bin', 'bluegreen-entrypoint')}:/usr/local/bin/bluegreen-entrypoint:ro`, '--entrypoint', '/usr/local/bin/bluegreen-entrypoint');
+    args.push(IMAGE, 'node', '/app/server.js');
+  } else args.push(IMAGE);
+  await docker(args);
+  return name;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+const sleep = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => res(port));
+    });
+  });
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const srv = createServer();
+    srv.once('error', () => res(false));
+    srv.listen(port, '0.0.0.0', () => srv.close(() => res(true)));
+  });
+}
+
+function get(url: string, host?: string): Promise<{ status: number; body: string }> {
+  return new Promise((res, rej) => {
+    const req = request(url, { agent: false, timeout: 2000, headers: host ? { host } : {} }, (resp) => {
+      let body = '';
+      resp.on('data', (c: Buffer) => (body += c.toString()));
+      resp.on('end', () => res({ status: resp.statusCode ?? 0, body }));
+      resp.on('error', rej);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', rej);
+    req.end();
+  });
+}
+
+/** Polls `url` until it answers 200; false after timeoutMs. */
+async function waitOk(url: string, timeoutMs: number, host?: string): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if ((await get(url, host)).status === 200) return true;
+    } catch {
+      // not yet
+    }
+    await sleep(100);
+  }
+  return false;
+}
+
+function versionOf(bin: string, args: string[], re: RegExp): string {
+  const r = spawnSync(bin, args, { encoding: 'utf8' });
+  return re.exec(`${r.stdout}${r.stderr}`)?.[1] ?? 'unknown';
+}
+
+// ---------------------------------------------------------------------------------------------
+// One case for one proxy
+
+interface DeployRecord {
+  start: number;
+  end: number;
+  healthy: boolean;
+  /** From the start until the new version answered /health. */
+  readyMs?: number;
+  /** How long `docker stop` of the old version took. */
+  stopMs?: number;
+}
+
+interface Row {
+  case: string;
+  proxy: ProxyName;
+  version?: string;
+  config?: string;
+  skipped?: string;
+  sent?: number;
+  failed?: number;
+  failedByKind?: Record<string, number>;
+  failedByRequest?: Record<string, number>;
+  failedIdempotent?: number;
+  wsDropped?: number;
+  wsClosed?: number;
+  wsMessagesLost?: number;
+  servedByUnhealthy?: number;
+  p99SteadyMs?: number;
+  p99DeployMs?: number;
+  maxHoldMs?: number;
+  throughputRps?: number;
+  seconds?: number;
+  deploys?: DeployRecord[];
+  failureSamples?: string[];
+  timeline?: Timeline;
+}
+
+interface Running {
+  url: string;
+  child: Child;
+}
+
+async function startProxy(proxy: ProxyName, tmp: string, opts: Options): Promise<Running & { version: string; config: string }> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  let child: Child;
+  let version: string;
+  let config: string;
+  if (proxy === 'bluegreen') {
+    child = spawnChild('bluegreen', process.execPath, [opts.bluegreenBin, 'serve', '--listen', `127.0.0.1:${port}`, '--admin', '127.0.0.1:0', '--host-address', '127.0.0.1']);
+    const dir = dirname(dirname(opts.bluegreenBin));
+    const commit = spawnSync('git', ['-C', dir, 'describe', '--always', '--dirty'], { encoding: 'utf8' }).stdout.trim();
+    version = commit ? `@${commit}` : '';
+    config = 'labels bluegreen.service, bluegreen.port, bluegreen.healthcheck.path=/health; defaults';
+  } else {
+    const bin = findExecutable(proxy)!;
+    const dir = join(tmp, proxy);
+    const cmd: PeerCommand = (proxy === 'caddy' ? caddyConfig : proxy === 'nginx' ? nginxConfig : haproxyConfig)(bin, dir, port, [...PORTS]);
+    child = spawnChild(proxy, cmd.cmd, cmd.args, cmd.env);
+    version = peerVersion(proxy, bin);
+    config = cmd.describe;
+  }
+  if (!(await waitOk(`${url}/ready-check`, 20_000, HOST))) {
+    throw new Error(`${proxy} did not answer through ${url} (${child.exitText || 'running'}):\n${child.tail()}`);
+  }
+  return { url, child, version, config };
+}
+
+function peerVersion(proxy: ProxyName, bin: string): string {
+  if (proxy === 'caddy') return versionOf(bin, ['version'], /v?(\d+\.\d+\.\d+)/);
+  if (proxy === 'nginx') return versionOf(bin, ['-v'], /nginx\/(\S+)/);
+  return versionOf(bin, ['-v'], /version (\S+)/);
+}
+
+function percentile(values: number[], p: number): number | undefined {
+  if (!values.length) return undefined;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+}
+
+async function runCase(c: CaseDef, proxy: ProxyName, opts: Options, tmp: string): Promise<Row> {
+  let slot = 0;
+  let current = await startApp(c, PORTS[slot], 'v0', true);
+  if (!(await waitOk(`http://127.0.0.1:${PORTS[slot]}/health`, HEALTH_WAIT_MS))) throw new Error(`the first app (${current}) never became healthy`);
+  const p = await startProxy(proxy, tmp, opts);
+  const load = new DeployLoad(p.url, HOST).start();
+  const t0 = Date.now();
+  const deploys: DeployRecord[] = [];
+  try {
+    await sleep(WARMUP_MS);
+    for (let i = 1; i <= opts.deploys; i++) {
+      const next = 1 - slot;
+      const healthy = !c.unhealthy;
+      const rec: DeployRecord = { start: Date.now(), end: 0, healthy: false };
+      const fresh = await startApp(c, PORTS[next], healthy ? `v${i}` : 'unhealthy', healthy);
+      const ok = await waitOk(`http://127.0.0.1:${PORTS[next]}/health`, c.unhealthy ? UNHEALTHY_WAIT_MS : HEALTH_WAIT_MS);
+      if (ok) {
+        rec.healthy = true;
+        rec.readyMs = Date.now() - rec.start;
+        const s0 = Date.now();
+        await docker(['stop', '-t', String(STOP_TIMEOUT_S), current]);
+        rec.stopMs = Date.now() - s0;
+        await docker(['rm', '-f', current]);
+        current = fresh;
+        slot = next;
+      } else {
+        await docker(['rm', '-f', fresh]);
+      }
+      rec.end = Date.now();
+      deploys.push(rec);
+      await sleep(GAP_MS);
+    }
+  } finally {
+    await load.stop();
+    await stopChild(p.child, 15_000);
+    await docker(['rm', '-f', current]).catch(() => {});
+  }
+  const t1 = Date.now();
+  return summarize(c, proxy, p, load, deploys, t0, t1);
+}
+
+function summarize(c: CaseDef, proxy: ProxyName, p: { version: string; config: string }, load: DeployLoad, deploys: DeployRecord[], t0: number, t1: number): Row {
+  const samples = load.samples;
+  // A request is "during a deploy" when it overlaps a deploy window (plus 1 s after it).
+  const inDeploy = (s: Sample): boolean => deploys.some((d) => s.start <= d.end + 1000 && s.end >= d.start);
+  const failed = samples.filter((s) => s.failure);
+  const byKind: Record<string, number> = {};
+  const byRequest: Record<string, number> = {};
+  for (const s of failed) {
+    byKind[s.failure!] = (byKind[s.failure!] ?? 0) + 1;
+    byRequest[s.kind] = (byRequest[s.kind] ?? 0) + 1;
+  }
+  const short = samples.filter((s) => !s.failure && (s.kind === 'get' || s.kind === 'post8k'));
+  const hold = (s: Sample): number => s.end - s.start - (s.kind === 'slow' ? SLOW_MS : 0);
+  const secs = (t1 - t0) / 1000;
+  const n = Math.ceil(secs);
+  const okPerSec = new Array<number>(n).fill(0);
+  const failedPerSec = new Array<number>(n).fill(0);
+  const wsDroppedPerSec = new Array<number>(n).fill(0);
+  const bucket = (t: number): number => Math.min(n - 1, Math.max(0, Math.floor((t - t0) / 1000)));
+  for (const s of samples) (s.failure ? failedPerSec : okPerSec)[bucket(s.end)]!++;
+  for (const e of load.wsEvents) if (e.type === 'dropped') wsDroppedPerSec[bucket(e.t)]!++;
+  const wsDropped = load.wsEvents.filter((e) => e.type === 'dropped').length;
+  return {
+    case: c.name,
+    proxy,
+    version: p.version,
+    config: p.config,
+    sent: samples.length,
+    failed: failed.length,
+    failedByKind: byKind,
+    failedByRequest: byRequest,
+    failedIdempotent: failed.filter((s) => s.kind === 'get' || s.kind === 'slow').length,
+    wsDropped,
+    wsClosed: load.wsEvents.length - wsDropped,
+    wsMessagesLost: load.wsMessagesLost,
+    servedByUnhealthy: samples.filter((s) => s.version === 'unhealthy').length,
+    p99SteadyMs: percentile(short.filter((s) => !inDeploy(s)).map((s) => s.end - s.start), 99),
+    p99DeployMs: percentile(short.filter(inDeploy).map((s) => s.end - s.start), 99),
+    maxHoldMs: Math.max(0, ...samples.filter((s) => !s.failure).map(hold)),
+    throughputRps: Math.round((samples.length - failed.length) / secs),
+    seconds: Math.round(secs),
+    deploys: deploys.map((d) => ({ ...d, start: d.start - t0, end: d.end - t0 })),
+    failureSamples: [
+      ...failed.slice(0, 8).map((s) => `+${((s.start - t0) / 1000).toFixed(1)}s ${s.kind} ${s.failure} ${s.detail ?? ''}`.replace(/\s+/g, ' ').slice(0, 160)),
+      ...load.wsEvents.filter((e) => e.type === 'dropped').slice(0, 4).map((e) => `+${((e.t - t0) / 1000).toFixed(1)}s ws dropped ${e.detail}`.replace(/\s+/g, ' ').slice(0, 160)),
+    ],
+    timeline: {
+      proxy: `${proxy} ${p.version}`,
+      okPerSec,
+      failedPerSec,
+      wsDroppedPerSec,
+      deploys: deploys.map((d) => ({ from: (d.start - t0) / 1000, to: (d.end - t0) / 1000 })),
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+const ms = (n: number | undefined): string => (n === undefined ? '-' : `${Math.round(n)} ms`);
+
+function tableLines(rows: Row[]): string[] {
+  const head = ['proxy', 'sent', 'failed', '5xx', 'reset', 'timeout', 'other', 'WS dropped', 'WS closed', 'p99 steady', 'p99 deploy', 'max hold', 'req/s'];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => ' --- ').join('|')}|`];
+  for (const r of rows) {
+    if (r.skipped) {
+      lines.push(`| ${r.proxy} | skipped: ${r.skipped} |${head.slice(2).map(() => '  ').join('|')}|`);
+      continue;
+    }
+    const k = r.failedByKind ?? {};
+    const failed = r.failed ? `**${r.failed}**` : '0';
+    lines.push(
+      `| ${r.proxy} ${r.version} | ${r.sent} | ${failed} | ${k['5xx'] ?? 0} | ${k.reset ?? 0} | ${k.timeout ?? 0} | ${k.other ?? 0} | ${r.wsDropped} | ${r.wsClosed} | ${ms(r.p99SteadyMs)} | ${ms(r.p99DeployMs)} | ${ms(r.maxHoldMs)} | ${r.throughputRps} |`,
+    );
+  }
+  return lines;
+}
+
+async function main(): Promise<number> {
+  const opts = parseOptions(process.argv.slice(2));
+  if (!opts) return 0;
+  const tmp = mkdtempSync(join(tmpdir(), 'bgbench-deploy-'));
+  chmodSync(tmp, 0o755); // nginx's workers (user nobody) keep request bodies under it
+  tmpDir = tmp;
+  try {
+    return await run(opts, tmp);
+  } finally {
+    await stopAll();
+    removeOurContainersSync();
+    removeTmp();
+  }
+}
+
+let tmpDir: string | undefined;
+function removeTmp(): void {
+  if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
+  tmpDir = undefined;
+}
+
+async function run(opts: Options, tmp: string): Promise<number> {
+  const started = new Date();
+  const stamp = started.toISOString().replace(/[:.]/g, '-');
+  const say = (s = ''): void => void process.stdout.write(`${s}\n`);
+  for (const port of PORTS) if (!(await portFree(port))) throw new Error(`port ${port} is in use on this host: the seed scenario needs 3000 and 4000 free`);
+  await docker(['version', '--format', '{{.Server.Version}}']).catch((err: Error) => {
+    throw new Error(`Docker Engine does not answer (run scripts/ensure-docker.sh): ${err.message}`);
+  });
+  // The test app image (built offline by scripts/build-images.sh; a no-op when up to date).
+  const built = spawnSync('bash', [join(ROOT, 'scripts', 'build-images.sh')], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` } });
+  if (built.status !== 0) throw new Error(`scripts/build-images.sh failed:\n${built.stderr}`);
+
+  const installed = new Map<ProxyName, string | undefined>(PROXIES.map((p) => [p, p === 'bluegreen' ? process.execPath : findExecutable(p)]));
+  const machine = { cores: availableParallelism(), cpu: cpus()[0]?.model.trim(), node: process.version, docker: (await docker(['version', '--format', '{{.Server.Version}}'])).trim() };
+  say(`bluegreen deploy benchmark — ${started.toISOString()}`);
+  say(`machine: ${machine.cores} cores (${machine.cpu}); node ${machine.node}; Docker Engine ${machine.docker}`);
+  say(`load per proxy: ${DEFAULT_SHAPE.get} GET, ${DEFAULT_SHAPE.post8k} 8 KiB POST, ${DEFAULT_SHAPE.post1m} 1 MiB POST, ${DEFAULT_SHAPE.slow} slow (${SLOW_MS} ms) workers back to back, ${DEFAULT_SHAPE.websockets} WebSockets (a message per 100 ms)`);
+  say(`deploys per case: ${opts.deploys}; docker stop -t ${STOP_TIMEOUT_S}; app ports ${PORTS.join('/')} (network_mode: host)`);
+  for (const p of PROXIES) if (!installed.get(p)) say(`${p}: not installed (skipped; apt-get install -y ${p})`);
+  say();
+
+  const rows: Row[] = [];
+  const charts: Record<string, string> = {};
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  for (const c of opts.cases) {
+    say(`## case ${c.name}: ${c.describe}`);
+    const caseRows: Row[] = [];
+    for (const proxy of opts.proxies) {
+      if (c.only && !c.only.includes(proxy)) continue;
+      if (!installed.get(proxy)) {
+        caseRows.push({ case: c.name, proxy, skipped: 'not installed' });
+        continue;
+      }
+      process.stdout.write(`  ${proxy} ...`);
+      const t = Date.now();
+      const row = await runCase(c, proxy, opts, tmp);
+      caseRows.push(row);
+      say(` ${row.sent} sent, ${row.failed} failed, ${row.wsDropped} WebSockets dropped (${Math.round((Date.now() - t) / 1000)} s)`);
+      for (const f of row.failureSamples ?? []) say(`      ${f}`);
+      if (interrupted) break;
+    }
+    say();
+    for (const l of tableLines(caseRows)) say(l);
+    const unhealthyServed = caseRows.filter((r) => r.servedByUnhealthy);
+    if (unhealthyServed.length) say(`answered by the never-healthy version: ${unhealthyServed.map((r) => `${r.proxy} ${r.servedByUnhealthy}`).join(', ')}`);
+    const png = join(RESULTS_DIR, `deploy-${stamp}-${c.name.replace(/[^a-z0-9-]/g, '-')}.png`);
+    await renderTimeline(png, `deploy benchmark: ${c.name} — ${c.describe}`, caseRows.map((r) => r.timeline ?? { proxy: r.proxy, okPerSec: [], failedPerSec: [], wsDroppedPerSec: [], deploys: [], skipped: r.skipped }));
+    charts[c.name] = relative(ROOT, png);
+    say(`timeline: ${relative(ROOT, png)}`);
+    say();
+    rows.push(...caseRows);
+    if (interrupted) break;
+  }
+
+  const out = join(RESULTS_DIR, `deploy-${stamp}.json`);
+  const json = {
+    timestamp: started.toISOString(),
+    durationS: Math.round((Date.now() - started.getTime()) / 1000),
+    machine,
+    options: { deploys: opts.deploys, quick: opts.quick, stopTimeoutS: STOP_TIMEOUT_S, appGraceMs: APP_GRACE_MS, unhealthyWaitMs: UNHEALTHY_WAIT_MS, load: DEFAULT_SHAPE, slowMs: SLOW_MS },
+    cases: opts.cases.map((c) => ({ name: c.name, describe: c.describe, env: c.env, entrypoint: !!c.entrypoint, chart: charts[c.name] })),
+    rows: rows.map((r) => ({ ...r, timeline: r.timeline ? { okPerSec: r.timeline.okPerSec, failedPerSec: r.timeline.failedPerSec, wsDroppedPerSec: r.timeline.wsDroppedPerSec } : undefined })),
+  };
+  writeFileSync(out, `${JSON.stringify(json, null, 2)}\n`);
+  say(`results: ${relative(ROOT, out)} (${json.durationS} s)`);
+  return 0;
+}
+
+let interrupted = false;
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(sig, () => {
+    if (interrupted) {
+      killAllNow();
+      removeOurContainersSync();
+      process.exit(130);
+    }
+    interrupted = true;
+    process.stderr.write(`\nbench:deploy: ${sig}, stopping child processes and containers\n`);
+    stopAll().then(
+      () => {
+        removeOurContainersSync();
+        process.exit(130);
+      },
+      () => process.exit(130),
+    );
+  });
+}
+process.on('exit', () => {
+  killAllNow();
+  removeTmp();
+});
+
+main().then(
+  (code) => process.exit(code),
+  async (err: unknown) => {
+    const text = err instanceof UsageError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
+    process.stderr.write(`\nbench:deploy: ${text}\n`);
+    await stopAll().catch(() => {});
+    removeOurContainersSync();
+    process.exit(1);
+  },
+);
