@@ -49,7 +49,7 @@ test(`${stack} stack from the proxy image: serves, and a blue/green release fail
   assert.equal(status.status, 200);
   if (stack === 'socket-proxy') {
     // The proxy container has no socket, and the filter refuses anything but bluegreen's reads.
-    const proxyName = (await docker(['ps', '--filter', `name=${project}`, '--filter', 'name=proxy', '--format', '{{.Names}}'])).trim();
+    const proxyName = (await c(['ps', '-q', 'proxy'])).trim();
     const probe = "fetch('http://socket-filter:2375/containers/create',{method:'POST',body:'{}'}).then(async r=>console.log(r.status,await r.text()))";
     const out = await docker(['exec', proxyName, 'node', '-e', probe]);
     assert.match(out, /^403 .*read-only/);
