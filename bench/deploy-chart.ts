@@ -35,6 +35,7 @@ export async function renderTimeline(file: string, title: string, timelines: Tim
     const sub = createCanvas(PANEL_W, PANEL_H);
     const n = Math.max(t.okPerSec.length, t.failedPerSec.length);
     const labels = Array.from({ length: n }, (_, s) => String(s));
+    // Second s is shaded when a deploy window overlaps [s, s + 1).
     const deploying = labels.map((_, s) => (t.deploys.some((d) => s + 1 > d.from && s < d.to) ? 1 : 0));
     const chart = new Chart(sub.getContext('2d') as unknown as CanvasRenderingContext2D, {
       type: 'bar',
@@ -54,13 +55,12 @@ export async function renderTimeline(file: string, title: string, timelines: Tim
           { type: 'bar', label: 'failed requests/s', data: t.failedPerSec, backgroundColor: '#d62728', yAxisID: 'y1' },
           { type: 'bar', label: 'WebSockets dropped/s', data: t.wsDroppedPerSec, backgroundColor: '#ff7f0e', yAxisID: 'y1' },
           {
-            type: 'line',
+            type: 'bar',
             label: 'deploy in progress',
             data: deploying,
-            stepped: true,
-            fill: true,
-            borderWidth: 0,
-            pointRadius: 0,
+            grouped: false,
+            barPercentage: 1,
+            categoryPercentage: 1,
             backgroundColor: 'rgba(120,120,120,0.18)',
             yAxisID: 'deploy',
           },
@@ -70,12 +70,13 @@ export async function renderTimeline(file: string, title: string, timelines: Tim
         responsive: false,
         animation: false,
         devicePixelRatio: 1,
+        layout: { padding: { left: 12, right: 8 } },
         plugins: {
           title: { display: true, text: t.proxy, align: 'start', font: { size: 14 } },
           legend: { position: 'right' },
         },
         scales: {
-          x: { title: { display: true, text: 'seconds' }, ticks: { maxTicksLimit: 30 }, grid: { display: false } },
+          x: { title: { display: true, text: 'seconds since the load started (bars: the second they ended in)' }, ticks: { maxTicksLimit: 30 }, grid: { display: false } },
           y: { position: 'left', beginAtZero: true, title: { display: true, text: 'ok req/s' } },
           y1: { position: 'right', beginAtZero: true, suggestedMax: 5, title: { display: true, text: 'failures/s' }, grid: { drawOnChartArea: false } },
           deploy: { display: false, min: 0, max: 1 },

@@ -12,7 +12,7 @@
 // Traffic goes only to loopback and to the containers this bench creates (names bgbench-*).
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -32,10 +32,10 @@ const HOST = 'bgbench-deploy.localhost';
 const STOP_TIMEOUT_S = 10;
 /** The graceful app closes what is left (WebSockets: close 1001) this long after SIGTERM. */
 const APP_GRACE_MS = 5000;
-const UNHEALTHY_WAIT_MS = 6000;
+const UNHEALTHY_WAIT_MS = 5000;
 const HEALTH_WAIT_MS = 30_000;
 const WARMUP_MS = 6000; // longer than the peers' 5 s fail windows, so the first deploy does not meet a port still marked down from start-up
-const GAP_MS = 2000;
+const GAP_MS = 1000;
 const PREFIX = `bgbench-${process.pid}-`;
 
 type ProxyName = 'bluegreen' | 'caddy' | 'nginx' | 'haproxy';
@@ -73,6 +73,7 @@ const HELP = `usage: npm run bench:deploy -- [options]
   --deploys N       deploys per case and proxy (default 5)
   --only LIST       proxies to run, comma-separated (default bluegreen,caddy,nginx,haproxy)
   --cases LIST      cases to run (default ${CASES.map((c) => c.name).join(',')})
+  --render FILE     only (re)draw the PNG timelines of a results JSON (bench/results/deploy-*.json)
   --bluegreen-bin F the bluegreen CLI to run (default bin/bluegreen.js of this checkout; e.g. that of a
                     clean worktree, so uncommitted edits do not end up in the figures)
 `;
@@ -86,6 +87,7 @@ interface Options {
   proxies: ProxyName[];
   cases: CaseDef[];
   bluegreenBin: string;
+  render?: string;
 }
 
 function parseOptions(argv: string[]): Options | undefined {
@@ -100,6 +102,7 @@ function parseOptions(argv: string[]): Options | undefined {
         only: { type: 'string' },
         cases: { type: 'string' },
         'bluegreen-bin': { type: 'string' },
+        render: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }).values;
@@ -121,7 +124,7 @@ function parseOptions(argv: string[]): Options | undefined {
     if (!c) throw new UsageError(`--cases: unknown case ${n}`);
     return c;
   });
-  return { deploys, quick: values.quick, proxies, cases, bluegreenBin: resolve(values['bluegreen-bin'] ?? join(ROOT, 'bin', 'bluegreen.js')) };
+  return { deploys, quick: values.quick, proxies, cases, bluegreenBin: resolve(values['bluegreen-bin'] ?? join(ROOT, 'bin', 'bluegreen.js')), render: values.render };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -399,6 +402,7 @@ async function runCase(c: CaseDef, proxy: ProxyName, opts: Options, tmp: string)
   const load = new DeployLoad(p.url, HOST).start();
   const t0 = Date.now();
   const deploys: DeployRecord[] = [];
+  let tStop = 0;
   try {
     await sleep(WARMUP_MS);
     for (let i = 1; i <= opts.deploys; i++) {
@@ -424,12 +428,12 @@ async function runCase(c: CaseDef, proxy: ProxyName, opts: Options, tmp: string)
       await sleep(GAP_MS);
     }
   } finally {
+    tStop = Date.now();
     await load.stop();
     await stopChild(p.child, 15_000);
     await docker(['rm', '-f', current]).catch(() => {});
   }
-  const t1 = Date.now();
-  return summarize(c, proxy, p, load, deploys, t0, t1);
+  return summarize(c, proxy, p, load, deploys, t0, tStop);
 }
 
 function summarize(c: CaseDef, proxy: ProxyName, p: { version: string; config: string }, load: DeployLoad, deploys: DeployRecord[], t0: number, t1: number): Row {
@@ -446,13 +450,18 @@ function summarize(c: CaseDef, proxy: ProxyName, p: { version: string; config: s
   const short = samples.filter((s) => !s.failure && (s.kind === 'get' || s.kind === 'post8k'));
   const hold = (s: Sample): number => s.end - s.start - (s.kind === 'slow' ? SLOW_MS : 0);
   const secs = (t1 - t0) / 1000;
-  const n = Math.ceil(secs);
+  // The timeline: whole seconds until the load was told to stop (what ends later is counted in the
+  // totals, not drawn: the last partial second would look like a drop).
+  const n = Math.max(1, Math.floor(secs));
   const okPerSec = new Array<number>(n).fill(0);
   const failedPerSec = new Array<number>(n).fill(0);
   const wsDroppedPerSec = new Array<number>(n).fill(0);
-  const bucket = (t: number): number => Math.min(n - 1, Math.max(0, Math.floor((t - t0) / 1000)));
-  for (const s of samples) (s.failure ? failedPerSec : okPerSec)[bucket(s.end)]!++;
-  for (const e of load.wsEvents) if (e.type === 'dropped') wsDroppedPerSec[bucket(e.t)]!++;
+  const bucket = (t: number): number => Math.max(0, Math.floor((t - t0) / 1000));
+  for (const s of samples) {
+    const b = bucket(s.end);
+    if (b < n) (s.failure ? failedPerSec : okPerSec)[b]!++;
+  }
+  for (const e of load.wsEvents) if (e.type === 'dropped' && bucket(e.t) < n) wsDroppedPerSec[bucket(e.t)]!++;
   const wsDropped = load.wsEvents.filter((e) => e.type === 'dropped').length;
   return {
     case: c.name,
@@ -513,6 +522,7 @@ function tableLines(rows: Row[]): string[] {
 async function main(): Promise<number> {
   const opts = parseOptions(process.argv.slice(2));
   if (!opts) return 0;
+  if (opts.render) return renderFromJson(opts.render);
   const tmp = mkdtempSync(join(tmpdir(), 'bgbench-deploy-'));
   chmodSync(tmp, 0o755); // nginx's workers (user nobody) keep request bodies under it
   tmpDir = tmp;
@@ -523,6 +533,25 @@ async function main(): Promise<number> {
     removeOurContainersSync();
     removeTmp();
   }
+}
+
+/** Draws the timelines of a results JSON again (PNG files next to it). */
+async function renderFromJson(file: string): Promise<number> {
+  type JsonRow = Row & { timeline?: Omit<Timeline, 'proxy' | 'deploys'> };
+  const json = JSON.parse(readFileSync(file, 'utf8')) as { cases: { name: string; describe: string }[]; rows: JsonRow[] };
+  for (const c of json.cases) {
+    const timelines: Timeline[] = json.rows
+      .filter((r) => r.case === c.name)
+      .map((r) =>
+        r.timeline
+          ? { ...r.timeline, proxy: `${r.proxy} ${r.version ?? ''}`.trim(), deploys: (r.deploys ?? []).map((d) => ({ from: d.start / 1000, to: d.end / 1000 })) }
+          : { proxy: r.proxy, okPerSec: [], failedPerSec: [], wsDroppedPerSec: [], deploys: [], skipped: r.skipped ?? 'not run' },
+      );
+    const png = file.replace(/\.json$/, `-${c.name.replace(/[^a-z0-9-]/g, '-')}.png`);
+    await renderTimeline(png, `deploy benchmark: ${c.name} — ${c.describe}`, timelines);
+    process.stdout.write(`${relative(ROOT, png)}\n`);
+  }
+  return 0;
 }
 
 let tmpDir: string | undefined;
