@@ -1,3 +1,4 @@
+import { editDistance } from '../edit-distance.ts';
 import { tryParseDuration } from '../config/units.ts';
 import type { ContainerInfo } from './container-info.ts';
 
@@ -302,14 +303,3 @@ function suggest(key: string): string | undefined {
   return best;
 }
 
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length]!;
-}
