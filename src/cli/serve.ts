@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
 import { applyStaticUpstreams, toDataPlaneOptions, toProxyOptions } from '../config/apply.ts';
@@ -8,14 +9,15 @@ import { AdminServer } from '../control/admin-server.ts';
 import type { ConfigStatusProvider, DiscoveryProvider } from '../control/providers.ts';
 import { isBluegreenError } from '../errors.ts';
 import { createLogger } from '../log.ts';
-import { Proxy } from '../proxy.ts';
+import { Proxy, type ProxyOptions } from '../proxy.ts';
 
 const HELP = `usage: bluegreen serve [options]
 
 Runs the proxy. Every setting can come from a flag, an environment variable (BLUEGREEN_*) or the
 YAML settings file, in that order of precedence; the file is watched and valid changes apply live.
 Docker discovery is on by default: the engine at DOCKER_HOST, else /var/run/docker.sock. When it
-cannot be reached, the proxy serves its static upstreams and keeps retrying.
+cannot be reached, the proxy serves its static upstreams and keeps retrying. With tls.dir set, an
+HTTPS listener serves the certificates in that directory, reloaded when they change.
 
 `;
 
@@ -44,7 +46,7 @@ export async function serve(argv: string[]): Promise<number> {
   const log = createLogger(settings.logLevel);
   for (const w of loaded.warnings) log.warn(w);
 
-  const proxy = new Proxy({ logger: log, ...toProxyOptions(settings) });
+  const proxy = new Proxy({ logger: log, ...toProxyOptions(settings), ...tlsOptions(settings) });
   applyStaticUpstreams(proxy.registry, settings.staticUpstreams, []);
 
   const watcher = new ConfigWatcher({ logger: log.child({ component: 'config' }), initial: loaded, load: { flags: values } });
@@ -96,9 +98,16 @@ export async function serve(argv: string[]): Promise<number> {
 function applySettings(proxy: Proxy, log: Logger, next: Settings, prev: Settings, restart: readonly string[]): void {
   proxy.dataPlane.updateOptions(toDataPlaneOptions(next));
   proxy.listener.server.keepAliveTimeout = next.clientKeepAlive;
+  if (proxy.tlsListener) proxy.tlsListener.server.keepAliveTimeout = next.clientKeepAlive;
   log.level = next.logLevel;
   applyStaticUpstreams(proxy.registry, next.staticUpstreams, prev.staticUpstreams);
   if (restart.length) log.warn({ keys: restart }, 'these settings changed but apply only after a restart');
+}
+
+/** The HTTPS listener when tls.dir is set: certificates from that directory, watched. */
+function tlsOptions(s: Settings): Pick<ProxyOptions, 'tls'> {
+  if (s.tls.dir === undefined) return {};
+  return { tls: { dir: resolve(s.tls.dir), listen: { ...s.tls.listen }, redirectHttp: s.tls.redirectHttp } };
 }
 
 function discoveryProvider(proxy: Proxy): DiscoveryProvider | undefined {

@@ -123,15 +123,15 @@ export const SETTINGS = {
   },
   'tls.dir': {
     kind: 'string', default: undefined, restart: true, flag: 'tls-dir', arg: 'DIR',
-    doc: 'Directory of certificates; setting it turns on the TLS listener (not implemented yet: validated only).',
+    doc: 'Directory of PEM certificate/key pairs (NAME.crt + NAME.key, NAME.pem, or NAME/fullchain.pem + privkey.pem), chosen by SNI; setting it turns on the TLS listener. Watched: renewed certificates serve on the next handshake.',
   },
   'tls.listen': {
     kind: 'address', default: '0.0.0.0:8443', restart: true, flag: 'tls-listen', arg: 'HOST:PORT',
-    doc: 'TLS (HTTPS) listener (not implemented yet: validated only).',
+    doc: 'TLS (HTTPS) listener: HTTP/1.1 over TLS; X-Forwarded-Proto is https.',
   },
   'tls.redirectHttp': {
     kind: 'bool', default: false, restart: true, flag: 'tls-redirect-http',
-    doc: 'Answer plain-HTTP requests with a redirect to HTTPS; needs tls.dir (not implemented yet: validated only).',
+    doc: 'Answer every plain-HTTP request with a 308 redirect to the same host and path over HTTPS (on the tls.listen port unless it is 443); needs tls.dir.',
   },
 } as const satisfies Record<string, SettingDoc>;
 

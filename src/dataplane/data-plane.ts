@@ -183,7 +183,7 @@ export class DataPlane {
           return; // the client went away mid-body
         }
       } else req.resume();
-      const headers = upstreamRequestHeaders(req, false, this.#trusted);
+      const headers = upstreamRequestHeaders(req, (req.socket as { encrypted?: boolean }).encrypted === true, this.#trusted);
       let tried: Set<Upstream> | undefined;
       let resetRetries = 0;
       let last: FailedAttempt | undefined;

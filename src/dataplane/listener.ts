@@ -1,5 +1,8 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { DataPlane } from './data-plane.ts';
 
@@ -16,28 +19,47 @@ export function parseListenAddress(text: string): ListenAddress {
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
+export interface ListenerOptions {
+  /**
+   * Serve HTTPS instead: HTTP/1.1 over TLS (ALPN http/1.1). SNICallback picks each handshake's
+   * certificate; cert/key (or setSecureContext later) serve clients that send no SNI.
+   */
+  tls?: Pick<TlsOptions, 'SNICallback' | 'cert' | 'key'>;
+  /** Answer requests and upgrades with these instead of the data plane (the HTTP to HTTPS redirect). */
+  handlers?: {
+    request: (req: IncomingMessage, res: ServerResponse) => void;
+    upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  };
+}
+
 /**
- * The client-facing HTTP listener. On stop it stops accepting, closes idle keep-alive
+ * The client-facing HTTP (or HTTPS) listener. On stop it stops accepting, closes idle keep-alive
  * connections, lets in-flight requests finish within the grace period, then aborts the rest.
  */
 export class Listener {
-  readonly server: Server;
+  readonly server: Server | HttpsServer;
+  readonly tls: boolean;
   readonly #plane: DataPlane;
   readonly #log: Logger;
 
-  constructor(plane: DataPlane, log: Logger) {
+  constructor(plane: DataPlane, log: Logger, opts: ListenerOptions = {}) {
     this.#plane = plane;
     this.#log = log;
-    this.server = createServer(
-      {
-        keepAliveTimeout: plane.options.clientKeepAliveMs,
-        requestTimeout: 300_000,
-        headersTimeout: 60_000,
-        insecureHTTPParser: false,
-      },
-      plane.handleRequest,
-    );
-    this.server.on('upgrade', plane.handleUpgrade);
+    this.tls = opts.tls !== undefined;
+    const http = {
+      keepAliveTimeout: plane.options.clientKeepAliveMs,
+      requestTimeout: 300_000,
+      headersTimeout: 60_000,
+      insecureHTTPParser: false,
+    };
+    const onRequest = opts.handlers?.request ?? plane.handleRequest;
+    this.server = opts.tls
+      ? createHttpsServer({ ...http, ...opts.tls, ALPNProtocols: ['http/1.1'] }, onRequest)
+      : createServer(http, onRequest);
+    this.server.on('upgrade', opts.handlers?.upgrade ?? plane.handleUpgrade);
+    // Failed handshakes (no certificate for the name, a client that distrusts it or gives up) are
+    // the clients' business: logged at debug level; the socket is destroyed either way.
+    if (opts.tls) this.server.on('tlsClientError', (err, socket) => this.#log.debug({ err: err.message, client: socket.remoteAddress }, 'TLS handshake failed'));
     this.server.on('clientError', (err, socket) => {
       if (!socket.writable) return socket.destroy();
       const code = (err as { code?: string }).code;
@@ -57,7 +79,7 @@ export class Listener {
         this.server.off('error', reject);
         this.#plane.listening = true;
         const a = this.server.address() as AddressInfo;
-        this.#log.info({ address: a.address, port: a.port }, 'listening');
+        this.#log.info({ address: a.address, port: a.port, ...(this.tls ? { protocol: 'https' } : {}) }, 'listening');
         resolve(a);
       });
     });
@@ -74,6 +96,6 @@ export class Listener {
     const aborted = await this.#plane.abortRemaining();
     this.server.closeAllConnections();
     await Promise.race([closed, new Promise((r) => setTimeout(r, 1000).unref())]);
-    this.#log.info({ outcome, aborted, ms: Date.now() - started }, 'listener stopped');
+    this.#log.info({ outcome, aborted, ms: Date.now() - started, ...(this.tls ? { protocol: 'https' } : {}) }, 'listener stopped');
   }
 }
