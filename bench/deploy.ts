@@ -31,11 +31,17 @@ const PORTS = [3000, 4000] as const;
 const HOST = 'bgbench-deploy.localhost';
 const STOP_TIMEOUT_S = 10;
 /** The graceful app closes what is left (WebSockets: close 1001) this long after SIGTERM. */
-const APP_GRACE_MS = 5000;
+const APP_GRACE_MS = 3000;
 const UNHEALTHY_WAIT_MS = 5000;
 const HEALTH_WAIT_MS = 30_000;
 const WARMUP_MS = 6000; // longer than the peers' 5 s fail windows, so the first deploy does not meet a port still marked down from start-up
 const GAP_MS = 1000;
+/**
+ * After a deploy that stopped a port, the next one starts only after this pause, so that the stopped
+ * port is re-used more than 5 s after it went down: the peers' passive-health windows (nginx
+ * fail_timeout, Caddy fail_duration) are 5 s, and real deploys are minutes apart, not seconds.
+ */
+const GAP_AFTER_STOP_MS = 4000;
 const PREFIX = `bgbench-${process.pid}-`;
 
 type ProxyName = 'bluegreen' | 'caddy' | 'nginx' | 'haproxy';
@@ -425,7 +431,7 @@ async function runCase(c: CaseDef, proxy: ProxyName, opts: Options, tmp: string)
       }
       rec.end = Date.now();
       deploys.push(rec);
-      await sleep(GAP_MS);
+      await sleep(rec.healthy ? GAP_AFTER_STOP_MS : GAP_MS);
     }
   } finally {
     tStop = Date.now();
