@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { isControlCommand, runControlCommand } from './control-commands.ts';
+import { runDeployCommand } from './deploy.ts';
 import { serve } from './serve.ts';
 import { socketFilter } from './socket-filter.ts';
 
@@ -14,6 +15,8 @@ commands:
   drain UPSTREAM_ID [--timeout 5s]
                                  take an upstream out of rotation and remove it when idle
   color-mode SERVICE auto|manual whether the newest ready color takes over by itself
+  deploy SERVICE [-f FILE] [--image IMAGE] [--rollback]
+                                 blue/green release with docker compose (see bluegreen deploy --help)
   socket-filter                  read-only filter for the Docker socket (see bluegreen socket-filter --help)
 
 The admin commands accept --admin URL (env BLUEGREEN_ADMIN, default http://127.0.0.1:9901),
@@ -26,6 +29,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve':
       return serve(rest);
+    case 'deploy':
+      return runDeployCommand(rest);
     case 'socket-filter':
       return socketFilter(rest);
     case undefined:
