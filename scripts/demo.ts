@@ -48,18 +48,22 @@ async function step<T>(name: string, fn: () => Promise<T>, hint: string): Promis
   }
 }
 
-let composeCmd: string[] | undefined;
-async function compose(argv: string[]): Promise<string> {
-  if (!composeCmd) {
-    composeCmd = await sh('docker', ['compose', 'version']).then(() => ['docker', 'compose'], () => ['docker-compose']);
-  }
-  const env = {
+/** What compose/quickstart.yml reads from the environment. */
+function composeEnv(): NodeJS.ProcessEnv {
+  return {
     BLUEGREEN_PORT: PORT,
     BLUEGREEN_ADMIN_PORT: ADMIN_PORT,
     BLUEGREEN_ADMIN_TOKEN: TOKEN,
     DOCKER_GID: String(statSync('/var/run/docker.sock').gid),
   };
-  return sh(composeCmd[0]!, [...composeCmd.slice(1), '-p', PROJECT, '-f', 'compose/quickstart.yml', '--profile', 'green', ...argv], env);
+}
+
+let composeCmd: string[] | undefined;
+async function compose(argv: string[]): Promise<string> {
+  if (!composeCmd) {
+    composeCmd = await sh('docker', ['compose', 'version']).then(() => ['docker', 'compose'], () => ['docker-compose']);
+  }
+  return sh(composeCmd[0]!, [...composeCmd.slice(1), '-p', PROJECT, '-f', 'compose/quickstart.yml', '--profile', 'green', ...argv], composeEnv());
 }
 
 async function admin(path: string, method = 'GET', body?: unknown): Promise<any> {
@@ -93,20 +97,20 @@ await step('demo app and base images', () => sh('bash', ['scripts/build-images.s
 await step('bluegreen image', () => sh('bash', ['scripts/build-proxy-image.sh', ...pull]), 'run `npm run image` to see the full build output');
 await step('start the quickstart stack (proxy + web-blue)', async () => {
   await compose(['stop', '-t', '15', 'web-green']).catch(() => '');
-  await compose(['up', '-d', 'proxy', 'web-blue']);
+  // A fresh proxy each run, so a previous run's color choice (deploy sets manual mode) does not carry over.
+  await compose(['up', '-d', '--force-recreate', 'proxy', 'web-blue']);
   await until('the proxy to route to web-blue', 60_000, () => readyOf('blue'));
 }, `docker logs ${PROJECT}_proxy_1 (or ${PROJECT}-proxy-1); is port ${PORT} or ${ADMIN_PORT} taken? set BLUEGREEN_PORT / BLUEGREEN_ADMIN_PORT`);
 
 const load = new Load({ url: `http://127.0.0.1:${PORT}`, host: 'demo.localhost', clients: 6 });
-await step('blue/green deploy of web under GET + 8 KiB POST load', async () => {
+const deployArgs = ['bin/bluegreen.js', 'deploy', 'web', '-f', 'compose/quickstart.yml', '-p', PROJECT, '--admin', `http://127.0.0.1:${ADMIN_PORT}`, '--token', TOKEN];
+await step(`bluegreen deploy web (blue → green) under GET + 8 KiB POST load`, async () => {
   load.start();
   await new Promise((r) => setTimeout(r, 1500));
-  await compose(['up', '-d', '--force-recreate', 'web-green']);
-  await until('web-green to be ready in the proxy', 60_000, () => readyOf('green'));
-  await until('web-green to take the traffic', 10_000, async () => load.samples.slice(-10).every((s) => s.name === 'web-green'));
-  await compose(['stop', '-t', '15', 'web-blue']);
+  const out = await sh(process.execPath, deployArgs, composeEnv());
+  process.stdout.write(out.replace(/^/gm, '    '));
   await new Promise((r) => setTimeout(r, 1500));
-}, 'bluegreen status --admin http://127.0.0.1:' + ADMIN_PORT + ' --token ' + TOKEN);
+}, `npx bluegreen status --admin http://127.0.0.1:${ADMIN_PORT} --token ${TOKEN}`);
 const s = await load.stop();
 
 process.stdout.write(`
@@ -115,6 +119,7 @@ proxy:      http://127.0.0.1:${PORT}/
 dashboard:  http://127.0.0.1:${ADMIN_PORT}/   (token: ${TOKEN})
 metrics:    curl -H 'Authorization: Bearer ${TOKEN}' http://127.0.0.1:${ADMIN_PORT}/metrics
 status:     npx bluegreen status --admin http://127.0.0.1:${ADMIN_PORT} --token ${TOKEN}
+deploy:     npx bluegreen deploy web -f compose/quickstart.yml -p ${PROJECT} --admin http://127.0.0.1:${ADMIN_PORT} --token ${TOKEN}
 The stack keeps running; remove it with: npm run demo -- --down
 `);
 if (s.failed > 0) {
