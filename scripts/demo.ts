@@ -108,7 +108,7 @@ await step(`bluegreen deploy web (blue → green) under GET + 8 KiB POST load`, 
   load.start();
   await new Promise((r) => setTimeout(r, 1500));
   const out = await sh(process.execPath, deployArgs, composeEnv());
-  process.stdout.write(out.replace(/^/gm, '    '));
+  process.stdout.write(`${out.trimEnd().replace(/^/gm, '    ')}\n`);
   await new Promise((r) => setTimeout(r, 1500));
 }, `npx bluegreen status --admin http://127.0.0.1:${ADMIN_PORT} --token ${TOKEN}`);
 const s = await load.stop();
