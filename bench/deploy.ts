@@ -79,7 +79,7 @@ const HELP = `usage: npm run bench:deploy -- [options]
   --deploys N       deploys per case and proxy (default 5)
   --only LIST       proxies to run, comma-separated (default bluegreen,caddy,nginx,haproxy)
   --cases LIST      cases to run (default ${CASES.map((c) => c.name).join(',')})
-  --render FILE     only (re)draw the PNG timelines of a results JSON (bench/results/deploy-*.json)
+  --render FILE     only print the tables and (re)draw the PNG timelines of a results JSON (bench/results/deploy-*.json)
   --bluegreen-bin F the bluegreen CLI to run (default bin/bluegreen.js of this checkout; e.g. that of a
                     clean worktree, so uncommitted edits do not end up in the figures)
 `;
@@ -372,7 +372,7 @@ async function startProxy(proxy: ProxyName, tmp: string, opts: Options): Promise
     child = spawnChild('bluegreen', process.execPath, [opts.bluegreenBin, 'serve', '--listen', `127.0.0.1:${port}`, '--admin', '127.0.0.1:0', '--host-address', '127.0.0.1']);
     const dir = dirname(dirname(opts.bluegreenBin));
     const commit = spawnSync('git', ['-C', dir, 'describe', '--always', '--dirty'], { encoding: 'utf8' }).stdout.trim();
-    version = commit ? `@${commit}` : '';
+    version = commit ? `@${commit}` : '(not a git checkout)';
     config = 'labels bluegreen.service, bluegreen.port, bluegreen.healthcheck.path=/health; defaults';
   } else {
     const bin = findExecutable(proxy)!;
@@ -509,7 +509,7 @@ function summarize(c: CaseDef, proxy: ProxyName, p: { version: string; config: s
 const ms = (n: number | undefined): string => (n === undefined ? '-' : `${Math.round(n)} ms`);
 
 function tableLines(rows: Row[]): string[] {
-  const head = ['proxy', 'sent', 'failed', '5xx', 'reset', 'timeout', 'other', 'WS dropped', 'WS closed', 'p99 steady', 'p99 deploy', 'max hold', 'req/s'];
+  const head = ['proxy', 'sent', 'failed', 'seconds with failures', '5xx', 'reset', 'timeout', 'other', 'WS dropped', 'WS closed', 'p99 steady', 'p99 deploy', 'max hold', 'req/s'];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => ' --- ').join('|')}|`];
   for (const r of rows) {
     if (r.skipped) {
@@ -518,8 +518,9 @@ function tableLines(rows: Row[]): string[] {
     }
     const k = r.failedByKind ?? {};
     const failed = r.failed ? `**${r.failed}**` : '0';
+    const failSecs = r.timeline ? r.timeline.failedPerSec.filter((n, i) => n > 0 || (r.timeline!.wsDroppedPerSec[i] ?? 0) > 0).length : 0;
     lines.push(
-      `| ${r.proxy} ${r.version} | ${r.sent} | ${failed} | ${k['5xx'] ?? 0} | ${k.reset ?? 0} | ${k.timeout ?? 0} | ${k.other ?? 0} | ${r.wsDropped} | ${r.wsClosed} | ${ms(r.p99SteadyMs)} | ${ms(r.p99DeployMs)} | ${ms(r.maxHoldMs)} | ${r.throughputRps} |`,
+      `| ${r.proxy} ${r.version} | ${r.sent} | ${failed} | ${failSecs} | ${k['5xx'] ?? 0} | ${k.reset ?? 0} | ${k.timeout ?? 0} | ${k.other ?? 0} | ${r.wsDropped} | ${r.wsClosed} | ${ms(r.p99SteadyMs)} | ${ms(r.p99DeployMs)} | ${ms(r.maxHoldMs)} | ${r.throughputRps} |`,
     );
   }
   return lines;
@@ -555,7 +556,8 @@ async function renderFromJson(file: string): Promise<number> {
       );
     const png = file.replace(/\.json$/, `-${c.name.replace(/[^a-z0-9-]/g, '-')}.png`);
     await renderTimeline(png, `deploy benchmark: ${c.name} — ${c.describe}`, timelines);
-    process.stdout.write(`${relative(ROOT, png)}\n`);
+    const rows = json.rows.filter((r) => r.case === c.name) as Row[];
+    process.stdout.write(`\n${c.name}: ${c.describe}\n${tableLines(rows).join('\n')}\n${relative(ROOT, png)}\n`);
   }
   return 0;
 }
