@@ -18,7 +18,7 @@ export interface DockerApi {
   listContainers(signal: AbortSignal): Promise<unknown>;
   /** `GET /containers/{id}/json`: the raw inspect result, or undefined when there is no such container. */
   inspectContainer(id: string, signal: AbortSignal): Promise<unknown>;
-  /** `GET /events?since=…&filters={"type":["container","network"]}`: the raw byte stream. */
+  /** `GET /events?since=…&filters={"type":["container","network","service"]}`: the raw byte stream. */
   events(opts: { since?: string | undefined; signal: AbortSignal }): Promise<Readable>;
   /** The container the proxy runs in (raw inspect), or undefined when it runs on a host. */
   inspectSelf(signal: AbortSignal): Promise<unknown>;
@@ -28,6 +28,15 @@ export interface DockerApi {
    * connections yet. Returns a function that stops watching.
    */
   watchEndpoint(onChange: () => void): () => void;
+  /**
+   * Swarm, optional (without them discovery reads container labels only). `GET /info`: the raw
+   * result (discovery reads `Swarm.ControlAvailable`).
+   */
+  info?(signal: AbortSignal): Promise<unknown>;
+  /** `GET /services/{id}`: the raw inspect result, or undefined when there is no such service. Managers only. */
+  inspectService?(id: string, signal: AbortSignal): Promise<unknown>;
+  /** `GET /tasks/{id}`: the raw inspect result, or undefined when there is no such task. Managers only. */
+  inspectTask?(id: string, signal: AbortSignal): Promise<unknown>;
 }
 
 /** An error from the engine with an HTTP status (dockerode sets `statusCode`). */
@@ -83,12 +92,36 @@ export class DockerodeClient implements DockerApi {
   }
 
   async events(opts: { since?: string | undefined; signal: AbortSignal }): Promise<Readable> {
-    const query: Record<string, unknown> = { filters: { type: ['container', 'network'] }, abortSignal: opts.signal };
+    const query: Record<string, unknown> = { filters: { type: ['container', 'network', 'service'] }, abortSignal: opts.signal };
     if (opts.since !== undefined) query['since'] = opts.since;
     const stream = (await this.#docker.getEvents(query as Docker.GetEventsOptions)) as unknown as Readable;
     if (opts.signal.aborted) stream.destroy();
     else opts.signal.addEventListener('abort', () => stream.destroy(), { once: true });
     return stream;
+  }
+
+  async info(signal: AbortSignal): Promise<unknown> {
+    // (@types/dockerode declares no options for info(); dockerode passes abortSignal through.)
+    const info = this.#docker.info.bind(this.#docker) as unknown as (opts: { abortSignal: AbortSignal }) => Promise<unknown>;
+    return info({ abortSignal: AbortSignal.any([signal, AbortSignal.timeout(CALL_TIMEOUT_MS)]) });
+  }
+
+  async inspectService(id: string, signal: AbortSignal): Promise<unknown> {
+    try {
+      return await this.#docker.getService(id).inspect({ abortSignal: AbortSignal.any([signal, AbortSignal.timeout(CALL_TIMEOUT_MS)]) });
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async inspectTask(id: string, signal: AbortSignal): Promise<unknown> {
+    try {
+      return await this.#docker.getTask(id).inspect({ abortSignal: AbortSignal.any([signal, AbortSignal.timeout(CALL_TIMEOUT_MS)]) });
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw err;
+    }
   }
 
   async inspectSelf(signal: AbortSignal): Promise<unknown> {

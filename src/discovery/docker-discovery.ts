@@ -9,11 +9,15 @@ import { hasBluegreenLabels, parseContainerLabels, type LabelProblem } from './l
 import { runReadinessProbe } from './readiness-probe.ts';
 import { ServiceRetention } from './service-retention.ts';
 import { isStopSignal, stopSignals } from './stop-signal.ts';
+import { labelsFromService, mergeServiceLabels, serviceFromInspect, swarmManagerFromInfo, taskStopGraceMs, type SwarmService } from './swarm.ts';
 
 // Docker containers in, registry changes out. Start: list + inspect + register, then follow the
 // event stream; every event is applied at once (drains are never batched or delayed), in order per
 // container. On stream end or error: reconnect with backoff, replay from the last event's time and
 // reconcile against a fresh list. All Docker I/O goes through DockerApi.
+// Swarm: task containers are containers (with com.docker.swarm.* labels). Against a manager, a
+// task container also gets its service's `bluegreen.*` labels (stack `deploy.labels`; the
+// container's own labels win) and its task's stop grace period as the drain bound.
 
 export interface DockerDiscoveryOptions {
   client: DockerApi;
@@ -25,7 +29,10 @@ export interface DockerDiscoveryOptions {
   retentionMs?: number;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
-  /** Drain bound when neither `bluegreen.drain-timeout` nor `Config.StopTimeout` says (Docker's 10 s). */
+  /**
+   * Drain bound when neither `bluegreen.drain-timeout`, `Config.StopTimeout` nor (swarm) the task's
+   * StopGracePeriod says (Docker's 10 s).
+   */
   defaultGraceMs?: number;
 }
 
@@ -53,6 +60,8 @@ export interface DiscoveryState {
   proxyNetworks: string[];
   /** Containers currently registered as upstreams. */
   containers: number;
+  /** The engine is a swarm manager: service labels and task grace periods are read. */
+  swarmManager: boolean;
 }
 
 /** What discovery remembers about a container it registered, until it dies or is destroyed. */
@@ -71,6 +80,8 @@ interface Tracked {
 }
 
 const SEEN_EVENTS = 1024;
+/** The label swarm puts on a task container: its service's id. */
+const SWARM_SERVICE_ID = 'com.docker.swarm.service.id';
 const INSPECT_TRIES = 3;
 /** After the endpoint reappears, how long reconnects ignore the backoff and retry at the initial delay. */
 const ENDPOINT_HINT_MS = 3_000;
@@ -110,6 +121,9 @@ export class DockerDiscovery {
   #reconnects = 0;
   #events = 0;
   #lastError: string | undefined;
+  #swarmManager = false;
+  /** Swarm services by id, read once and kept until an event about the service or the next sync. */
+  readonly #services = new Map<string, Promise<SwarmService | undefined>>();
 
   constructor(opts: DockerDiscoveryOptions) {
     this.#client = opts.client;
@@ -135,6 +149,7 @@ export class DockerDiscovery {
       lastError: this.#lastError,
       proxyNetworks: [...this.#proxyNetworks],
       containers: this.#tracked.size,
+      swarmManager: this.#swarmManager,
     };
   }
 
@@ -283,11 +298,26 @@ export class DockerDiscovery {
         this.#log.info({ container: info.name, id: info.id.slice(0, 12), networks: this.#proxyNetworks }, 'the proxy runs in a container');
       }
     }
+    await this.#checkSwarm(signal);
     const list = containerSummariesFromList(await this.#client.listContainers(signal));
+    // Swarm tasks whose bluegreen labels may all be on their service (deploy.labels).
+    const services = new Map<string, SwarmService | undefined>();
+    if (this.#swarmManager) {
+      const ids = new Set<string>();
+      for (const c of list) {
+        const sid = c.labels[SWARM_SERVICE_ID];
+        if (c.state === 'running' && sid && !hasBluegreenLabels(c.labels)) ids.add(sid);
+      }
+      await Promise.all([...ids].map(async (sid) => services.set(sid, await this.#service(sid, signal))));
+    }
     const running = new Set<string>();
     const tasks: Promise<void>[] = [];
     for (const c of list) {
-      if (c.state !== 'running' || !hasBluegreenLabels(c.labels)) continue;
+      if (c.state !== 'running') continue;
+      if (!hasBluegreenLabels(c.labels)) {
+        const svc = services.get(c.labels[SWARM_SERVICE_ID] ?? '');
+        if (!svc || !hasBluegreenLabels(svc.labels)) continue;
+      }
       running.add(c.id);
       // Known containers are inspected again too: their health or networks may have changed while
       // the stream was down.
@@ -299,8 +329,86 @@ export class DockerDiscovery {
     for (const id of [...this.#rejected.keys()]) if (!running.has(id)) this.#rejected.delete(id);
     await Promise.all(tasks);
     this.#log.info(
-      { endpoint: this.#client.endpoint, running: running.size, upstreams: this.#tracked.size, rejected: this.#rejected.size, resumed },
+      { endpoint: this.#client.endpoint, running: running.size, upstreams: this.#tracked.size, rejected: this.#rejected.size, resumed, swarmManager: this.#swarmManager },
       resumed ? 'reconnected to Docker and reconciled' : 'synced with Docker',
+    );
+  }
+
+  /**
+   * Whether the engine is a swarm manager (it answers /services and /tasks), checked at every sync
+   * since a node can be promoted or demoted; services read before are read again.
+   */
+  async #checkSwarm(signal: AbortSignal): Promise<void> {
+    this.#services.clear();
+    if (!this.#client.info || !this.#client.inspectService) return;
+    const info = await this.#client.info(signal);
+    const manager = swarmManagerFromInfo(info);
+    if (manager === this.#swarmManager) return;
+    this.#swarmManager = manager;
+    if (manager) {
+      this.#log.info(
+        { endpoint: this.#client.endpoint },
+        "the engine is a swarm manager: task containers also get their service's bluegreen labels (deploy.labels) and their task's stop grace period",
+      );
+    } else this.#log.info({ endpoint: this.#client.endpoint }, 'the engine is no longer a swarm manager: container labels only');
+  }
+
+  /** A task container's service (from a manager, cached), or undefined: not a manager, or no such service. */
+  #service(serviceId: string, signal: AbortSignal): Promise<SwarmService | undefined> {
+    const inspect = this.#client.inspectService?.bind(this.#client);
+    if (!this.#swarmManager || !inspect) return Promise.resolve(undefined);
+    let p = this.#services.get(serviceId);
+    if (!p) {
+      const read = this.#retry(() => inspect(serviceId, signal), signal).then((raw) => (raw === undefined ? undefined : serviceFromInspect(raw)));
+      p = read;
+      this.#services.set(serviceId, read);
+      read.catch(() => {
+        if (this.#services.get(serviceId) === read) this.#services.delete(serviceId);
+      });
+    }
+    return p;
+  }
+
+  /**
+   * The stop grace period swarm gives this task container: its task's own StopGracePeriod (the
+   * service's may have changed since the task was created), else its service's; undefined when
+   * neither sets one or the task cannot be read.
+   */
+  async #taskGraceMs(info: ContainerInfo, svc: SwarmService | undefined, signal: AbortSignal): Promise<number | undefined> {
+    const inspect = this.#client.inspectTask?.bind(this.#client);
+    if (!info.swarm || !this.#swarmManager) return undefined;
+    let fromTask: number | undefined;
+    if (inspect) {
+      const taskId = info.swarm.taskId;
+      try {
+        fromTask = taskStopGraceMs(await this.#retry(() => inspect(taskId, signal), signal));
+      } catch (err) {
+        this.#log.warn({ container: info.name, task: taskId, err: (err as Error).message }, "cannot read the container's swarm task; using its service's stop grace period");
+      }
+    }
+    return fromTask ?? svc?.stopGraceMs;
+  }
+
+  /**
+   * A service changed (or is gone): forget what was read of it; after an update, look at its
+   * running containers again, since `deploy.labels` change without new tasks.
+   */
+  #onServiceEvent(ev: DockerEvent): void {
+    const sid = ev.serviceId ?? '';
+    this.#services.delete(sid);
+    if (!this.#swarmManager || ev.action !== 'update' || sid === '') return;
+    const signal = this.#stopAc.signal;
+    this.#client.listContainers(signal).then(
+      (raw) => {
+        for (const c of containerSummariesFromList(raw)) {
+          if (c.state !== 'running' || c.labels[SWARM_SERVICE_ID] !== sid) continue;
+          this.#run1({ ...ev, containerId: c.id }, () => this.#inspectAndRegister(c.id, 'service update', signal));
+        }
+      },
+      (err: unknown) => {
+        if (signal.aborted) return;
+        this.#log.warn({ service: sid, err: (err as Error).message }, 'cannot list the containers of an updated swarm service; the next resync will');
+      },
     );
   }
 
@@ -325,13 +433,29 @@ export class DockerDiscovery {
     const nano = BigInt(ev.timeNano);
     if (this.#lastEventNano === undefined || nano > this.#lastEventNano) this.#lastEventNano = nano;
 
+    if (ev.type === 'service') {
+      this.#onServiceEvent(ev);
+      return;
+    }
     const id = ev.containerId;
     const known = this.#tracked.has(id) || this.#rejected.has(id);
     if (ev.type === 'network') {
       if (known) this.#run1(ev, () => this.#inspectAndRegister(id, `network ${ev.action} ${ev.network ?? ''}`.trim(), this.#stopAc.signal));
       return;
     }
-    if (!known && !hasBluegreenLabels(ev.attributes)) return;
+    if (!known && !hasBluegreenLabels(ev.attributes)) {
+      // A swarm task may have its bluegreen labels on its service only (deploy.labels).
+      const sid = this.#swarmManager ? ev.attributes[SWARM_SERVICE_ID] : undefined;
+      if (!sid || (ev.action !== 'start' && ev.action !== 'unpause')) return;
+      const signal = this.#stopAc.signal;
+      this.#run1(ev, async () => {
+        const svc = await this.#service(sid, signal);
+        if (!svc || !hasBluegreenLabels(svc.labels)) return;
+        this.#events++;
+        await this.#inspectAndRegister(id, ev.action, signal);
+      });
+      return;
+    }
     this.#events++;
     switch (ev.action) {
       case 'start':
@@ -367,10 +491,15 @@ export class DockerDiscovery {
     });
   }
 
-  async #inspect(id: string, signal: AbortSignal): Promise<unknown> {
+  #inspect(id: string, signal: AbortSignal): Promise<unknown> {
+    return this.#retry(() => this.#client.inspectContainer(id, signal), signal);
+  }
+
+  /** An API call, tried up to INSPECT_TRIES times with the reconnect backoff in between. */
+  async #retry<T>(call: () => Promise<T>, signal: AbortSignal): Promise<T> {
     for (let i = 1; ; i++) {
       try {
-        return await this.#client.inspectContainer(id, signal);
+        return await call();
       } catch (err) {
         if (i >= INSPECT_TRIES || signal.aborted) throw err;
         await new Promise((r) => setTimeout(r, backoffDelay(i - 1, this.#initialBackoffMs, this.#maxBackoffMs)));
@@ -395,6 +524,13 @@ export class DockerDiscovery {
     const restart = why === 'start' || why === 'unpause';
     // A stopping container still shows as running until it exits: only a new start brings it back.
     if (existing?.stopping && !restart) return;
+    let swarmService: SwarmService | undefined;
+    let fromService: string[] = [];
+    if (info.swarm && this.#swarmManager) {
+      swarmService = await this.#service(info.swarm.serviceId, signal);
+      fromService = labelsFromService(info.labels, swarmService);
+      info.labels = mergeServiceLabels(info.labels, swarmService);
+    }
 
     const parsed = parseContainerLabels(info, { proxyNetworks: this.#proxyNetworks, hostAddress: this.#hostAddress });
     if (!parsed.ok) {
@@ -411,6 +547,13 @@ export class DockerDiscovery {
     const up = this.#registry.upstreams.get(id);
     if (existing && up && !existing.stopping && existing.address === address && existing.service === t.service) {
       if (existing.dockerHealth && info.health) this.#applyHealth(id, info.health, why);
+      const route = { hosts: t.route.hosts, pathPrefix: t.route.pathPrefix };
+      const svcNow = this.#registry.service(t.service);
+      if (why === 'service update' && svcNow && !sameRoute(svcNow.route, route)) {
+        // deploy.labels changed: the service's route follows (its containers stay as they are).
+        this.#log.info({ service: t.service, container: info.name, from: svcNow.route, to: route }, 'route changed by a swarm service update');
+        this.#registry.defineService(t.service, route);
+      }
       return; // already registered as it is
     }
     if (existing || up) {
@@ -418,7 +561,8 @@ export class DockerDiscovery {
       this.#remove(id, reason, false);
     }
 
-    const graceMs = t.drainTimeoutMs ?? info.stopTimeoutMs ?? this.#defaultGraceMs;
+    const knownGraceMs = t.drainTimeoutMs ?? info.stopTimeoutMs ?? (await this.#taskGraceMs(info, swarmService, signal));
+    const graceMs = knownGraceMs ?? this.#defaultGraceMs;
     const dockerHealth = t.probe.kind === 'docker';
     const rec: Tracked = {
       id,
@@ -454,7 +598,17 @@ export class DockerDiscovery {
     });
     this.#tracked.set(id, rec);
     this.#log.info(
-      { container: info.name, id: id.slice(0, 12), service: t.service, address, readiness: t.probe.kind, graceMs, why },
+      {
+        container: info.name,
+        id: id.slice(0, 12),
+        service: t.service,
+        address,
+        readiness: t.probe.kind,
+        graceMs,
+        why,
+        ...(info.swarm ? { swarmService: info.swarm.serviceName } : {}),
+        ...(fromService.length > 0 ? { serviceLabels: fromService } : {}),
+      },
       'container registered',
     );
     const probe = t.probe;

@@ -16,13 +16,17 @@ export type DiscoveryAction =
   | 'destroy'
   | 'health_status'
   | 'connect'
-  | 'disconnect';
+  | 'disconnect'
+  | 'update'
+  | 'remove';
 
 export interface DockerEvent {
-  type: 'container' | 'network';
+  type: 'container' | 'network' | 'service';
   action: DiscoveryAction;
-  /** The container the event is about (for network events: the container connected or disconnected). */
+  /** The container the event is about (for network events: the container connected or disconnected; '' for service events). */
   containerId: string;
+  /** Service events (swarm managers) only: the service's id. */
+  serviceId?: string;
   /** Container events: the container's attributes (labels, name, image, `signal` on kill, ...). */
   attributes: Record<string, string>;
   /** `health_status` only: `healthy` or `unhealthy`. */
@@ -42,6 +46,8 @@ export type ParsedLine = { kind: 'event'; event: DockerEvent } | { kind: 'ignore
 
 const CONTAINER_ACTIONS: ReadonlySet<string> = new Set(['start', 'unpause', 'kill', 'stop', 'pause', 'die', 'destroy', 'health_status']);
 const NETWORK_ACTIONS: ReadonlySet<string> = new Set(['connect', 'disconnect']);
+/** Service events come from swarm managers: its labels (`deploy.labels`) may have changed, or it is gone. */
+const SERVICE_ACTIONS: ReadonlySet<string> = new Set(['update', 'remove']);
 /** A line longer than this without a newline is not an event; it is dropped so memory stays bounded. */
 export const MAX_EVENT_LINE_BYTES = 1024 * 1024;
 
@@ -91,6 +97,11 @@ export function parseEventLine(line: string): ParsedLine {
     const containerId = attributes['container'] ?? '';
     if (containerId === '') return { kind: 'ignored' }; // e.g. a network connect of a swarm load balancer
     event = { type, action: action as DiscoveryAction, containerId, attributes, network: attributes['name'] ?? '', ...time, key: '' };
+  } else if (type === 'service') {
+    if (!SERVICE_ACTIONS.has(action)) return { kind: 'ignored' };
+    const serviceId = str(actor['ID']);
+    if (serviceId === '') return { kind: 'garbage', reason: 'service event without an id' };
+    event = { type, action: action as DiscoveryAction, containerId: '', serviceId, attributes, ...time, key: '' };
   } else {
     return { kind: 'ignored' };
   }

@@ -1,6 +1,8 @@
 // A fake Docker Engine at the DockerApi boundary: it keeps containers as API 1.41 inspect JSON,
 // answers list/inspect from them, and writes event lines (exactly as the engine formats them) to
 // the open event streams, keeping a history so that `since` replays what a reconnect missed.
+// Swarm: set `swarmRole` and add services and tasks; a task container is a container with the
+// com.docker.swarm.* labels (FakeContainerSpec.swarm), as on a single-node swarm.
 import { PassThrough, type Readable } from 'node:stream';
 import type { DockerApi } from '../../src/discovery/docker-client.ts';
 
@@ -19,6 +21,17 @@ export interface FakeContainerSpec {
   stopTimeout?: number;
   stopSignal?: string;
   created?: string;
+  /** A swarm task container: adds the com.docker.swarm.* labels swarm puts on it. */
+  swarm?: { serviceId: string; serviceName?: string; taskId: string };
+}
+
+export interface FakeServiceSpec {
+  id: string;
+  name: string;
+  /** The service's own labels (stack `deploy.labels`). */
+  labels?: Record<string, string>;
+  /** Spec.TaskTemplate.ContainerSpec.StopGracePeriod, in ns. */
+  stopGraceNs?: number;
 }
 
 export type Inspect = {
@@ -48,7 +61,18 @@ export function inspectJson(s: FakeContainerSpec): Inspect {
     Created: s.created ?? new Date().toISOString(),
     State: { Status: s.paused ? 'paused' : running ? 'running' : 'exited', Running: running, Paused: s.paused ?? false },
     Config: {
-      Labels: s.labels ?? {},
+      Labels: {
+        ...(s.labels ?? {}),
+        ...(s.swarm
+          ? {
+              'com.docker.swarm.service.id': s.swarm.serviceId,
+              'com.docker.swarm.service.name': s.swarm.serviceName ?? 'svc',
+              'com.docker.swarm.task.id': s.swarm.taskId,
+              'com.docker.swarm.task.name': `${s.swarm.serviceName ?? 'svc'}.1.${s.swarm.taskId}`,
+              'com.docker.swarm.task': '',
+            }
+          : {}),
+      },
       ExposedPorts: Object.fromEntries((s.exposed ?? [8080]).map((p) => [`${p}/tcp`, {}])),
     },
     HostConfig: { NetworkMode: s.networkMode ?? Object.keys(networks)[0] ?? 'none' },
@@ -61,6 +85,10 @@ export function inspectJson(s: FakeContainerSpec): Inspect {
   if (s.stopTimeout !== undefined) c.Config.StopTimeout = s.stopTimeout;
   if (s.stopSignal !== undefined) c.Config.StopSignal = s.stopSignal;
   return c;
+}
+
+function notManager(): Error {
+  return Object.assign(new Error('(HTTP code 503) unexpected - This node is not a swarm manager.'), { statusCode: 503 });
 }
 
 function refused(): Error {
@@ -77,6 +105,12 @@ export class FakeDocker implements DockerApi {
   readonly inspects: string[] = [];
   self: Inspect | undefined;
   down = false;
+  /** undefined: the engine is in no swarm. */
+  swarmRole: 'manager' | 'worker' | undefined;
+  readonly services = new Map<string, unknown>();
+  readonly tasks = new Map<string, unknown>();
+  readonly serviceInspects: string[] = [];
+  readonly taskInspects: string[] = [];
   #streams = new Set<PassThrough>();
   #watchers = new Set<() => void>();
   #clockNano = BigInt(Date.now()) * 1_000_000n;
@@ -85,6 +119,47 @@ export class FakeDocker implements DockerApi {
     const c = inspectJson(spec);
     this.containers.set(c.Id, c);
     return c;
+  }
+
+  /** A swarm service as `GET /services/{id}` returns it (trimmed). */
+  addService(s: FakeServiceSpec): Record<string, unknown> {
+    const containerSpec: Record<string, unknown> = { Image: 'app:1', Labels: {} };
+    if (s.stopGraceNs !== undefined) containerSpec['StopGracePeriod'] = s.stopGraceNs;
+    const svc = { ID: s.id, Version: { Index: 1 }, Spec: { Name: s.name, Labels: s.labels ?? {}, TaskTemplate: { ContainerSpec: containerSpec } } };
+    this.services.set(s.id, svc);
+    return svc;
+  }
+
+  /** A swarm task as `GET /tasks/{id}` returns it (trimmed); its spec is the service's at the time. */
+  addTask(t: { id: string; serviceId: string; stopGraceNs?: number }): void {
+    const containerSpec: Record<string, unknown> = { Image: 'app:1' };
+    if (t.stopGraceNs !== undefined) containerSpec['StopGracePeriod'] = t.stopGraceNs;
+    this.tasks.set(t.id, { ID: t.id, ServiceID: t.serviceId, Spec: { ContainerSpec: containerSpec }, Status: { State: 'running' } });
+  }
+
+  async info(): Promise<unknown> {
+    await Promise.resolve();
+    if (this.down) throw refused();
+    const state = this.swarmRole ? 'active' : 'inactive';
+    return { ID: 'FAKE', ServerVersion: '20.10.24', Swarm: { LocalNodeState: state, ControlAvailable: this.swarmRole === 'manager' } };
+  }
+
+  async inspectService(id: string): Promise<unknown> {
+    await Promise.resolve();
+    if (this.down) throw refused();
+    this.serviceInspects.push(id);
+    if (this.swarmRole !== 'manager') throw notManager();
+    const s = this.services.get(id);
+    return s ? structuredClone(s) : undefined;
+  }
+
+  async inspectTask(id: string): Promise<unknown> {
+    await Promise.resolve();
+    if (this.down) throw refused();
+    this.taskInspects.push(id);
+    if (this.swarmRole !== 'manager') throw notManager();
+    const t = this.tasks.get(id);
+    return t ? structuredClone(t) : undefined;
   }
 
   async listContainers(): Promise<unknown> {
@@ -166,7 +241,7 @@ export class FakeDocker implements DockerApi {
    * writes it to every open stream. Returns the event time in ms.
    */
   emit(
-    type: 'container' | 'network',
+    type: 'container' | 'network' | 'service',
     action: string,
     actorId: string,
     attributes: Record<string, string> = {},
@@ -178,8 +253,11 @@ export class FakeDocker implements DockerApi {
     if (type === 'container') {
       const c = this.containers.get(actorId);
       attrs = { ...(c?.Config.Labels ?? {}), name: c?.Name.slice(1) ?? actorId, image: 'app:1', ...attributes };
+    } else if (type === 'service') {
+      const svc = this.services.get(actorId) as { Spec: { Name: string } } | undefined;
+      attrs = { name: svc?.Spec.Name ?? actorId, ...attributes };
     }
-    const ev: Record<string, unknown> = { Type: type, Action: action, Actor: { ID: actorId, Attributes: attrs }, scope: 'local' };
+    const ev: Record<string, unknown> = { Type: type, Action: action, Actor: { ID: actorId, Attributes: attrs }, scope: type === 'service' ? 'swarm' : 'local' };
     if (type === 'container') Object.assign(ev, { status: action, id: actorId, from: 'app:1' });
     ev['time'] = Number(nano / 1_000_000_000n);
     // timeNano goes in as exact digits (JSON.stringify would need a Number, which rounds it).
