@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { compose, docker, ensureDockerAndImages, repoRoot, run, TESTAPP_IMAGE, waitFor } from './support/docker.ts';
+import { compose, docker, ensureDockerAndImages, ensureProxyImage, repoRoot, TESTAPP_IMAGE, waitFor } from './support/docker.ts';
 import { caseLine, Load } from './support/load.ts';
 
 async function freePort(): Promise<number> {
@@ -21,8 +21,7 @@ async function freePort(): Promise<number> {
 for (const stack of ['quickstart', 'socket-proxy']) {
 test(`${stack} stack from the proxy image: serves, and a blue/green release fails nothing`, { timeout: 300_000 }, async (t) => {
   await ensureDockerAndImages();
-  const env = { ...process.env, PATH: `${join(process.execPath, '..')}:${process.env.PATH ?? ''}` };
-  await run(['bash', join(repoRoot, 'scripts', 'build-proxy-image.sh')], { env, cwd: repoRoot, timeoutMs: 300_000 });
+  await ensureProxyImage();
   await docker(['tag', TESTAPP_IMAGE, 'bluegreen/demo-app:local']);
   const port = await freePort();
   const adminPort = await freePort();

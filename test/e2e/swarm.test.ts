@@ -1,7 +1,7 @@
 // Case 5 on the real engine: `docker stack deploy` on a single-node swarm (initialised by the test
 // when the engine is in none, and left again at the end). The routing mesh is not used (no IPVS
 // here) and the host cannot reach overlay addresses, so the proxy runs as a service of the stack
-// (compose/e2e-swarm.yml), with the Docker socket mounted, on an attachable overlay network the
+// (compose/swarm.yml, from the proxy image), with the Docker socket mounted, on an attachable overlay network the
 // test creates and shares with the app's tasks, publishing its port in mode host; the load comes
 // from the host through 127.0.0.1:<port>. The app has 2 replicas, a healthcheck, its
 // bluegreen.service label on its containers and bluegreen.hosts in deploy.labels (read from the
@@ -17,11 +17,11 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BASE_IMAGE, docker, ensureDockerAndImages, repoRoot, TESTAPP_IMAGE, waitFor } from './support/docker.ts';
+import { docker, ensureDockerAndImages, ensureProxyImage, repoRoot, TESTAPP_IMAGE, waitFor } from './support/docker.ts';
 import { caseLine, Load, type LoadSummary } from './support/load.ts';
 import type { LogLine } from './support/proxy-process.ts';
 
-const FILE = join(repoRoot, 'compose', 'e2e-swarm.yml');
+const FILE = join(repoRoot, 'compose', 'swarm.yml');
 const REPLICAS = 2;
 
 /** Load clients: each has one request outstanding at any time. */
@@ -108,6 +108,7 @@ async function taskContainers(service: string): Promise<string[]> {
 
 test('case 5: docker stack deploy: start-first twice, then stop-first, under load: zero failures, requests held in the gap', { timeout: 420_000 }, async (t) => {
   await ensureDockerAndImages(); // fails (never skips) when Docker cannot be started
+  await ensureProxyImage(); // the stack runs the real proxy image
   const run = `bgsw${Date.now().toString(36)}`;
   const stack = run;
   const network = `${run}-net`;
@@ -163,9 +164,7 @@ test('case 5: docker stack deploy: start-first twice, then stop-first, under loa
   const deploy = async (version: number, order: 'start-first' | 'stop-first', parallelism: number) => {
     const env = {
       ...process.env,
-      BASE_IMAGE,
-      TESTAPP_IMAGE,
-      REPO: repoRoot,
+      APP_IMAGE: TESTAPP_IMAGE,
       DOCKER_GID: String(statSync('/var/run/docker.sock').gid),
       PROXY_PORT: String(port),
       NETWORK: network,

@@ -107,6 +107,20 @@ export function ensureDockerAndImages(): Promise<void> {
   return ready;
 }
 
+let proxyImage: Promise<void> | undefined;
+
+/** Builds the proxy image bluegreen/bluegreen:local from the working tree (offline), once per process. */
+export function ensureProxyImage(): Promise<void> {
+  proxyImage ??= ensureDockerAndImages().then(async () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` };
+    await run(['bash', join(repoRoot, 'scripts', 'build-proxy-image.sh')], { env, cwd: repoRoot, timeoutMs: 300_000 });
+  });
+  proxyImage.catch(() => {
+    proxyImage = undefined;
+  });
+  return proxyImage;
+}
+
 /** Force-removes every container whose name starts with namePrefix (and its anonymous volumes). */
 export async function removeContainers(namePrefix: string): Promise<string[]> {
   const out = await docker(['ps', '-a', '--format', '{{.ID}} {{.Names}}']);
