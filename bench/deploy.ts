@@ -32,16 +32,16 @@ const HOST = 'bgbench-deploy.localhost';
 const STOP_TIMEOUT_S = 10;
 /** The graceful app closes what is left (WebSockets: close 1001) this long after SIGTERM. */
 const APP_GRACE_MS = 3000;
-const UNHEALTHY_WAIT_MS = 5000;
+const UNHEALTHY_WAIT_MS = 4000;
 const HEALTH_WAIT_MS = 30_000;
-const WARMUP_MS = 6000; // longer than the peers' 5 s fail windows, so the first deploy does not meet a port still marked down from start-up
+const WARMUP_MS = 5000;
 const GAP_MS = 1000;
 /**
- * After a deploy that stopped a port, the next one starts only after this pause, so that the stopped
- * port is re-used more than 5 s after it went down: the peers' passive-health windows (nginx
- * fail_timeout, Caddy fail_duration) are 5 s, and real deploys are minutes apart, not seconds.
+ * After a deploy that stopped a port, the next one starts no sooner than this after that stop began
+ * (when the port went down), so a port is re-used only after the peers' passive-health windows
+ * (nginx fail_timeout, Caddy fail_duration: 5 s) have passed: real deploys are minutes apart.
  */
-const GAP_AFTER_STOP_MS = 4000;
+const PORT_REUSE_MS = 5000;
 const PREFIX = `bgbench-${process.pid}-`;
 
 type ProxyName = 'bluegreen' | 'caddy' | 'nginx' | 'haproxy';
@@ -409,6 +409,7 @@ async function runCase(c: CaseDef, proxy: ProxyName, opts: Options, tmp: string)
   const t0 = Date.now();
   const deploys: DeployRecord[] = [];
   let tStop = 0;
+  let stopBegan = 0;
   try {
     await sleep(WARMUP_MS);
     for (let i = 1; i <= opts.deploys; i++) {
@@ -421,6 +422,7 @@ async function runCase(c: CaseDef, proxy: ProxyName, opts: Options, tmp: string)
         rec.healthy = true;
         rec.readyMs = Date.now() - rec.start;
         const s0 = Date.now();
+        stopBegan = s0;
         await docker(['stop', '-t', String(STOP_TIMEOUT_S), current]);
         rec.stopMs = Date.now() - s0;
         await docker(['rm', '-f', current]);
@@ -431,7 +433,7 @@ async function runCase(c: CaseDef, proxy: ProxyName, opts: Options, tmp: string)
       }
       rec.end = Date.now();
       deploys.push(rec);
-      await sleep(rec.healthy ? GAP_AFTER_STOP_MS : GAP_MS);
+      await sleep(Math.max(GAP_MS, stopBegan + PORT_REUSE_MS - Date.now()));
     }
   } finally {
     tStop = Date.now();
@@ -485,7 +487,7 @@ function summarize(c: CaseDef, proxy: ProxyName, p: { version: string; config: s
     servedByUnhealthy: samples.filter((s) => s.version === 'unhealthy').length,
     p99SteadyMs: percentile(short.filter((s) => !inDeploy(s)).map((s) => s.end - s.start), 99),
     p99DeployMs: percentile(short.filter(inDeploy).map((s) => s.end - s.start), 99),
-    maxHoldMs: Math.max(0, ...samples.filter((s) => !s.failure).map(hold)),
+    maxHoldMs: samples.reduce((m, s) => (s.failure ? m : Math.max(m, hold(s))), 0),
     throughputRps: Math.round((samples.length - failed.length) / secs),
     seconds: Math.round(secs),
     deploys: deploys.map((d) => ({ ...d, start: d.start - t0, end: d.end - t0 })),
@@ -619,21 +621,27 @@ async function run(opts: Options, tmp: string): Promise<number> {
     say(`timeline: ${relative(ROOT, png)}`);
     say();
     rows.push(...caseRows);
+    writeJson();
     if (interrupted) break;
   }
-
-  const out = join(RESULTS_DIR, `deploy-${stamp}.json`);
-  const json = {
-    timestamp: started.toISOString(),
-    durationS: Math.round((Date.now() - started.getTime()) / 1000),
-    machine,
-    options: { deploys: opts.deploys, quick: opts.quick, stopTimeoutS: STOP_TIMEOUT_S, appGraceMs: APP_GRACE_MS, unhealthyWaitMs: UNHEALTHY_WAIT_MS, load: DEFAULT_SHAPE, slowMs: SLOW_MS },
-    cases: opts.cases.map((c) => ({ name: c.name, describe: c.describe, env: c.env, entrypoint: !!c.entrypoint, chart: charts[c.name] })),
-    rows: rows.map((r) => ({ ...r, timeline: r.timeline ? { okPerSec: r.timeline.okPerSec, failedPerSec: r.timeline.failedPerSec, wsDroppedPerSec: r.timeline.wsDroppedPerSec } : undefined })),
-  };
-  writeFileSync(out, `${JSON.stringify(json, null, 2)}\n`);
-  say(`results: ${relative(ROOT, out)} (${json.durationS} s)`);
+  const out = writeJson();
+  say(`results: ${relative(ROOT, out)} (${Math.round((Date.now() - started.getTime()) / 1000)} s)`);
   return 0;
+
+  /** The results so far (written after every case, so a failing case keeps the earlier ones). */
+  function writeJson(): string {
+    const out = join(RESULTS_DIR, `deploy-${stamp}.json`);
+    const json = {
+      timestamp: started.toISOString(),
+      durationS: Math.round((Date.now() - started.getTime()) / 1000),
+      machine,
+      options: { deploys: opts.deploys, quick: opts.quick, stopTimeoutS: STOP_TIMEOUT_S, appGraceMs: APP_GRACE_MS, unhealthyWaitMs: UNHEALTHY_WAIT_MS, load: DEFAULT_SHAPE, slowMs: SLOW_MS },
+      cases: opts.cases.filter((c) => charts[c.name]).map((c) => ({ name: c.name, describe: c.describe, env: c.env, entrypoint: !!c.entrypoint, chart: charts[c.name] })),
+      rows: rows.map((r) => ({ ...r, timeline: r.timeline ? { okPerSec: r.timeline.okPerSec, failedPerSec: r.timeline.failedPerSec, wsDroppedPerSec: r.timeline.wsDroppedPerSec } : undefined })),
+    };
+    writeFileSync(out, `${JSON.stringify(json, null, 2)}\n`);
+    return out;
+  }
 }
 
 let interrupted = false;
