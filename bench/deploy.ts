@@ -372,7 +372,13 @@ async function startProxy(proxy: ProxyName, tmp: string, opts: Options): Promise
     child = spawnChild('bluegreen', process.execPath, [opts.bluegreenBin, 'serve', '--listen', `127.0.0.1:${port}`, '--admin', '127.0.0.1:0', '--host-address', '127.0.0.1']);
     const dir = dirname(dirname(opts.bluegreenBin));
     const commit = spawnSync('git', ['-C', dir, 'describe', '--always', '--dirty'], { encoding: 'utf8' }).stdout.trim();
-    version = commit ? `@${commit}` : '(not a git checkout)';
+    let pkg = '';
+    try {
+      pkg = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version?: string }).version ?? '';
+    } catch {
+      // no package.json next to it
+    }
+    version = [pkg, commit && `@${commit}`].filter(Boolean).join(' ');
     config = 'labels bluegreen.service, bluegreen.port, bluegreen.healthcheck.path=/health; defaults';
   } else {
     const bin = findExecutable(proxy)!;
