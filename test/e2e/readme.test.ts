@@ -9,9 +9,18 @@ import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { ensureDockerAndImages, repoRoot } from './support/docker.ts';
 
+/**
+ * A user's PATH: without the Node 24 that npm test put first, so the README's commands run with the
+ * machine's own node (Node 20 on the CI machine), as they would in a user's shell.
+ */
+function userPath(): string {
+  const node24 = dirname(process.execPath);
+  return (process.env.PATH ?? '').split(':').filter((d) => d !== node24 && !d.includes('.tools/node24')).join(':');
+}
+
 function sh(line: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn('bash', ['-c', line], { cwd: repoRoot, env: { ...process.env, ...env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` } });
+    const child = spawn('bash', ['-c', line], { cwd: repoRoot, env: { ...process.env, ...env, PATH: userPath() } });
     let out = '';
     child.stdout.on('data', (c) => (out += c));
     child.stderr.on('data', (c) => (out += c));
@@ -63,6 +72,15 @@ test('README quickstart: npm run demo, the walkthrough as written, npm run demo 
     console.log(`$ ${line}\n${r.out.trim().split('\n').slice(-3).join('\n')}`);
     assert.equal(r.code, 0, `${line}\n${r.out}`);
   }
+  // The run-from-the-checkout block, as one script (it starts the proxy in the background).
+  const checkout = /Run it from the checkout[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme);
+  assert.ok(checkout, 'README has the run-from-the-checkout block');
+  t.after(() => sh('docker rm -f hello-1', {}));
+  const run = await sh(`set -e\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n${checkout[1]}`, {});
+  console.log(run.out.trim().split('\n').slice(-6).join('\n'));
+  assert.equal(run.code, 0, run.out);
+  assert.match(run.out, /"name":"hello-1"|hello-1/);
+
   const status = await sh('npx bluegreen status --json', env);
   assert.match(status.out, /"activeColor":\s*"blue"/, 'demo → green; deploy → blue; deploy --keep-old → green; rollback → blue');
 });
