@@ -1,3 +1,4 @@
+import { CoalescingRunner } from '../coalescing-runner.ts';
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { realpath } from 'node:fs/promises';
@@ -73,7 +74,6 @@ const MISSING = '\u0000missing';
 export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
   readonly #log: Logger;
   readonly #load: LoadOptions;
-  readonly #debounceMs: number;
   #current: LoadedSettings;
   /** Text of the last attempt, good or bad: the same text is not reloaded twice. */
   #lastText: string;
@@ -81,16 +81,15 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
   #errors: readonly ConfigProblem[] = [];
   #watcher: FSWatcher | undefined;
   #watched = new Set<string>();
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<void> | undefined;
-  #again = false;
-  #closed = false;
+  readonly #runner: CoalescingRunner;
 
   constructor(opts: ConfigWatcherOptions) {
     super();
     this.#log = opts.logger;
     this.#load = opts.load ?? {};
-    this.#debounceMs = opts.debounceMs ?? 100;
+    this.#runner = new CoalescingRunner(() => this.#reloadOnce(), opts.debounceMs ?? 100, (err) =>
+      this.#log.error({ err }, 'unexpected error reloading config'),
+    );
     this.#current = opts.initial;
     this.#lastText = opts.initial.text ?? MISSING;
     this.#status = { file: opts.initial.file, lastLoadedAt: new Date(opts.initial.loadedAt).toISOString(), reloads: 0, failures: 0 };
@@ -118,7 +117,7 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
 
   /** Starts watching; resolves once the watcher has scanned the directory. */
   async start(): Promise<void> {
-    if (this.#watcher || this.#closed) return;
+    if (this.#watcher || this.#runner.closed) return;
     const dirs = await this.#wantedDirs();
     this.#watcher = watch([...dirs], { ignoreInitial: true, depth: 0, persistent: true });
     this.#watched = dirs;
@@ -133,40 +132,16 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
 
   /** Re-reads the file now (SIGHUP, admin action). Resolves when done; never throws. */
   reload(): Promise<void> {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    if (this.#running) {
-      this.#again = true;
-      return this.#running;
-    }
-    this.#running = this.#reloadLoop().finally(() => {
-      this.#running = undefined;
-    });
-    return this.#running;
+    return this.#runner.run();
   }
 
   async close(): Promise<void> {
-    this.#closed = true;
-    clearTimeout(this.#timer);
     await this.#watcher?.close();
-    await this.#running;
+    await this.#runner.close();
   }
 
   #schedule(): void {
-    if (this.#closed) return;
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => void this.reload(), this.#debounceMs);
-  }
-
-  async #reloadLoop(): Promise<void> {
-    do {
-      this.#again = false;
-      try {
-        await this.#reloadOnce();
-      } catch (err) {
-        this.#log.error({ err }, 'unexpected error reloading config');
-      }
-    } while (this.#again && !this.#closed);
+    this.#runner.schedule();
   }
 
   async #reloadOnce(): Promise<void> {
@@ -245,7 +220,7 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
   }
 
   async #updateWatched(): Promise<void> {
-    if (!this.#watcher || this.#closed) return;
+    if (!this.#watcher || this.#runner.closed) return;
     const want = await this.#wantedDirs();
     const remove = [...this.#watched].filter((d) => !want.has(d));
     const add = [...want].filter((d) => !this.#watched.has(d));

@@ -1,3 +1,4 @@
+import { CoalescingRunner } from '../coalescing-runner.ts';
 import { stat } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
@@ -20,25 +21,23 @@ export interface CertificateWatcherOptions {
 export class CertificateWatcher {
   readonly #store: CertificateStore;
   readonly #log: Logger;
-  readonly #debounceMs: number;
   readonly #rescanMs: number;
   #watcher: FSWatcher | undefined;
-  #timer: NodeJS.Timeout | undefined;
   #rescan: NodeJS.Timeout | undefined;
-  #running: Promise<void> | undefined;
-  #again = false;
-  #closed = false;
+  readonly #runner: CoalescingRunner;
 
   constructor(opts: CertificateWatcherOptions) {
     this.#store = opts.store;
     this.#log = opts.logger;
-    this.#debounceMs = opts.debounceMs ?? 200;
+    this.#runner = new CoalescingRunner(async () => void (await this.#store.reload()), opts.debounceMs ?? 200, (err) =>
+      this.#log.error({ err, dir: this.#store.dir }, 'unexpected error reloading certificates'),
+    );
     this.#rescanMs = opts.rescanMs ?? 60_000;
   }
 
   /** Checks the directory, starts watching it, then loads every pair. Throws when it is not a directory. */
   async start(): Promise<void> {
-    if (this.#watcher || this.#closed) return;
+    if (this.#watcher || this.#runner.closed) return;
     const dir = this.#store.dir;
     const s = await stat(dir).catch((err: NodeJS.ErrnoException) => {
       throw new Error(`tls.dir ${dir}: ${err.code === 'ENOENT' ? 'does not exist' : `cannot be read (${err.code ?? err.message})`}`);
@@ -60,40 +59,16 @@ export class CertificateWatcher {
 
   /** Rescans now. Resolves when done; never rejects. */
   reload(): Promise<void> {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    if (this.#running) {
-      this.#again = true;
-      return this.#running;
-    }
-    this.#running = this.#loop().finally(() => {
-      this.#running = undefined;
-    });
-    return this.#running;
+    return this.#runner.run();
   }
 
   async close(): Promise<void> {
-    this.#closed = true;
-    clearTimeout(this.#timer);
     clearInterval(this.#rescan);
     await this.#watcher?.close();
-    await this.#running;
+    await this.#runner.close();
   }
 
   #schedule(): void {
-    if (this.#closed) return;
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => void this.reload(), this.#debounceMs);
-  }
-
-  async #loop(): Promise<void> {
-    do {
-      this.#again = false;
-      try {
-        await this.#store.reload();
-      } catch (err) {
-        this.#log.error({ err, dir: this.#store.dir }, 'unexpected error reloading certificates');
-      }
-    } while (this.#again && !this.#closed);
+    this.#runner.schedule();
   }
 }
