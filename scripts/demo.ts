@@ -93,7 +93,11 @@ if (args.has('--down')) {
   process.exit(0);
 }
 const pull = args.has('--pull') ? ['--pull'] : [];
-await step('demo app and base images', () => sh('bash', ['scripts/build-images.sh'], args.has('--pull') ? { BASE_IMAGE: 'node:24-slim' } : {}).then(() => sh('docker', ['tag', 'bluegreen/testapp:local', 'bluegreen/demo-app:local'])), 'see the message above; FORCE=1 scripts/build-images.sh rebuilds from scratch');
+// node:24-slim when it is here (or --pull fetches it), else a base seeded from the Node 24 binary.
+const slimHere = await sh('docker', ['image', 'inspect', 'node:24-slim']).then(() => true, () => false);
+if (args.has('--pull')) await step('pull node:24-slim', () => sh('docker', ['pull', 'node:24-slim']), 'an image registry must be reachable for --pull');
+const demoBase = slimHere || args.has('--pull') ? { BASE_IMAGE: 'node:24-slim' } : {};
+await step('demo app and base images', () => sh('bash', ['scripts/build-images.sh'], demoBase).then(() => sh('docker', ['tag', 'bluegreen/testapp:local', 'bluegreen/demo-app:local'])), 'see the message above; FORCE=1 scripts/build-images.sh rebuilds from scratch');
 await step('bluegreen image', () => sh('bash', ['scripts/build-proxy-image.sh', ...pull]), 'run `npm run image` to see the full build output');
 await step('start the quickstart stack (proxy + web-blue)', async () => {
   await compose(['stop', '-t', '15', 'web-green']).catch(() => '');
