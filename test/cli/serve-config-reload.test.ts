@@ -1,14 +1,13 @@
+import { bin, spawnBluegreen } from '../support/serve-process.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Agent, request as undiciRequest } from 'undici';
 import { refusedPort, sleep, startUpstream } from '../support/servers.ts';
 
-const bin = fileURLToPath(new URL('../../bin/bluegreen.js', import.meta.url));
 
 async function until<T>(fn: () => Promise<T | undefined>, ms: number, what: string): Promise<T> {
   const end = Date.now() + ms;
@@ -35,14 +34,8 @@ test('serve applies a valid config change live on a kept-alive connection, and r
     await rename(`${file}.tmp`, file); // atomic replace, as config management tools do
   };
   await write(`staticUpstreams:\n  - { service: web, address: "127.0.0.1:${a.port}" }\n`);
-  const child = spawn(process.execPath, [bin, 'serve', '--config', file, '--no-docker', '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${adminPort}`], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (c) => (out += c));
-  child.stderr.on('data', (c) => (out += c));
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  t.after(() => child.kill('SIGKILL'));
+  const proxy = spawnBluegreen(t, ['serve', '--config', file, '--no-docker', '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${adminPort}`]);
+  const { child, exited } = proxy;
 
   const agent = new Agent({ connections: 1, keepAliveTimeout: 60_000 }); // one kept-alive connection throughout
   t.after(() => agent.close());
@@ -55,7 +48,7 @@ test('serve applies a valid config change live on a kept-alive connection, and r
   // A valid change: the upstream moves from a to b, live, on the same client connection.
   await write(`staticUpstreams:\n  - { service: web, address: "127.0.0.1:${b.port}" }\nholdTimeout: 5s\n`);
   await until(async () => ((await get()) === '200 b GET /x 0' ? true : undefined), 10_000, 'the change to apply');
-  assert.match(out, /"msg":"upstream draining"/);
+  assert.match(proxy.output(), /"msg":"upstream draining"/);
 
   // An invalid change: rejected, reported by the admin API, and b keeps serving.
   await write(`staticUpstreams:\n  - { service: web, address: "127.0.0.1:${a.port}" }\nholdTimeout: 30x\n`);
@@ -65,7 +58,7 @@ test('serve applies a valid config change live on a kept-alive connection, and r
     return j.config?.errors?.length ? JSON.stringify(j.config) : undefined;
   }, 10_000, 'the config error in /api/status');
   assert.match(status, /holdTimeout/);
-  assert.match(out, /bluegreen\.yml.*holdTimeout/);
+  assert.match(proxy.output(), /bluegreen\.yml.*holdTimeout/);
   for (let i = 0; i < 5; i++) assert.equal(await get(), '200 b GET /x 0');
 
   child.kill('SIGTERM');

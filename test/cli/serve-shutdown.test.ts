@@ -1,27 +1,19 @@
+import { bin, spawnBluegreen } from '../support/serve-process.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { Agent, request as undiciRequest } from 'undici';
-import { fileURLToPath } from 'node:url';
 import { refusedPort, sleep, startUpstream } from '../support/servers.ts';
 import { request } from '../support/http.ts';
 
-const bin = fileURLToPath(new URL('../../bin/bluegreen.js', import.meta.url));
 
 test('SIGTERM: stop accepting, finish in-flight requests, close idle keep-alive, exit 0', async (t) => {
   const up = await startUpstream('u', (req, res) => setTimeout(() => res.end('done'), req.url === '/slow' ? 2000 : 0));
   t.after(() => up.close());
   const port = await refusedPort();
-  const child = spawn(process.execPath, [bin, 'serve', '--admin', '127.0.0.1:0', '--listen', `127.0.0.1:${port}`, '--upstream', `web=127.0.0.1:${up.port}`, '--log-level', 'info'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (c) => (out += c));
-  child.stderr.on('data', (c) => (out += c));
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  t.after(() => child.kill('SIGKILL'));
-  for (let i = 0; i < 100 && !out.includes('"listening"'); i++) await sleep(50);
-  assert.match(out, /"listening"/);
+  const proxy = spawnBluegreen(t, ['serve', '--admin', '127.0.0.1:0', '--listen', `127.0.0.1:${port}`, '--upstream', `web=127.0.0.1:${up.port}`, '--log-level', 'info']);
+  const { child, exited } = proxy;
+  await proxy.waitFor('"listening"');
 
   // An idle keep-alive connection, and a slow request in flight.
   const idle = new Agent({ keepAliveTimeout: 60_000 });
@@ -39,7 +31,7 @@ test('SIGTERM: stop accepting, finish in-flight requests, close idle keep-alive,
   assert.equal(r.headers.connection, 'close');
   assert.equal(await exited, 0);
   assert.ok(Date.now() - t0 < 5000);
-  assert.match(out, /"outcome":"idle"/);
+  assert.match(proxy.output(), /"outcome":"idle"/);
   await idle.close();
 });
 

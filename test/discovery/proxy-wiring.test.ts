@@ -1,7 +1,7 @@
+import { bin, spawnBluegreen } from '../support/serve-process.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { Proxy } from '../../src/proxy.ts';
 import { request } from '../support/http.ts';
 import { refusedPort, silentLogger, sleep, startUpstream } from '../support/servers.ts';
@@ -10,7 +10,6 @@ import { FakeDocker } from './fake-docker.ts';
 // Discovery wired into the proxy: requests wait for the first sync, static routes never do, and a
 // Docker Engine that cannot be reached never stops the proxy from serving what it knows.
 
-const bin = fileURLToPath(new URL('../../bin/bluegreen.js', import.meta.url));
 
 test('before the first sync: a static route is served at once; an unknown host is held until the sync, then routed', async (t) => {
   const fake = new FakeDocker();
@@ -68,16 +67,12 @@ test('bluegreen serve with an unreachable Docker socket: logs an error, serves i
   const up = await startUpstream('u');
   t.after(() => up.close());
   const port = await refusedPort();
-  const child = spawn(process.execPath, [bin, 'serve', '--admin', '127.0.0.1:0', '--listen', `127.0.0.1:${port}`, '--upstream', `web=127.0.0.1:${up.port}`], {
-    env: { ...process.env, DOCKER_HOST: 'unix:///nonexistent/bluegreen-test/docker.sock' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const proxy = spawnBluegreen(t, ['serve', '--admin', '127.0.0.1:0', '--listen', `127.0.0.1:${port}`, '--upstream', `web=127.0.0.1:${up.port}`], {
+    DOCKER_HOST: 'unix:///nonexistent/bluegreen-test/docker.sock',
   });
-  let out = '';
-  child.stdout.on('data', (c) => (out += c));
-  child.stderr.on('data', (c) => (out += c));
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  t.after(() => child.kill('SIGKILL'));
-  for (let i = 0; i < 100 && !out.includes('cannot reach the Docker Engine'); i++) await sleep(50);
+  const { child, exited } = proxy;
+  await proxy.waitFor('cannot reach the Docker Engine');
+  const out = proxy.output();
   const line = out.split('\n').find((l) => l.includes('cannot reach the Docker Engine'));
   assert.ok(line, out);
   const log = JSON.parse(line) as Record<string, unknown>;

@@ -1,19 +1,11 @@
+import { refusedPort } from '../support/servers.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { compose, docker, ensureDockerAndImages, ensureProxyImage, repoRoot, TESTAPP_IMAGE, waitFor } from './support/docker.ts';
 import { caseLine, Load } from './support/load.ts';
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 // The compose stacks from the real proxy image, built offline by scripts/build-proxy-image.sh: each
 // serves through the proxy, and a blue → green release under load (start green, then stop blue)
@@ -23,8 +15,8 @@ test(`${stack} stack from the proxy image: serves, and a blue/green release fail
   await ensureDockerAndImages();
   await ensureProxyImage();
   await docker(['tag', TESTAPP_IMAGE, 'bluegreen/demo-app:local']);
-  const port = await freePort();
-  const adminPort = await freePort();
+  const port = await refusedPort();
+  const adminPort = await refusedPort();
   const project = `bg${stack.replace('-', '')}${process.pid}`;
   const composeEnv = {
     ...process.env,

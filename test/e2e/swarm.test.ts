@@ -9,11 +9,11 @@
 //   start-first: deploy v2, then v3, under load: zero failures.
 //   stop-first, all tasks at once: deploy v4 under load: zero failures, requests held in the gap.
 // The proxy's log is kept in $TMPDIR/bluegreen-e2e/<stack>.log.
+import { refusedPort } from '../support/servers.ts';
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, statSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -32,13 +32,6 @@ function report(t: TestContext, line: string): void {
   t.diagnostic(line);
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 const logTime = (l: LogLine) => Date.parse(String(l.time));
 
@@ -160,7 +153,7 @@ test('case 5: docker stack deploy: start-first twice, then stop-first, under loa
     });
   });
 
-  const port = await freePort();
+  const port = await refusedPort();
   const deploy = async (version: number, order: 'start-first' | 'stop-first', parallelism: number) => {
     const env = {
       ...process.env,
