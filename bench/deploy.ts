@@ -11,15 +11,15 @@
 // Prints a table per case, writes bench/results/deploy-<stamp>.json and a PNG timeline per case.
 // Traffic goes only to loopback and to the containers this bench creates (names bgbench-*).
 import { spawn, spawnSync } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
-import { delimiter, dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { findExecutable, killAllNow, spawnChild, stopAll, stopChild, type Child } from './children.ts';
 import { renderTimeline, type Timeline } from './deploy-chart.ts';
 import { DEFAULT_SHAPE, DeployLoad, SLOW_MS, type Sample } from './deploy-load.ts';
 import { caddyConfig, haproxyConfig, nginxConfig, type PeerCommand } from './peers/configs.ts';
@@ -133,86 +133,6 @@ function parseOptions(argv: string[]): Options | undefined {
   return { deploys, quick: values.quick, proxies, cases, bluegreenBin: resolve(values['bluegreen-bin'] ?? join(ROOT, 'bin', 'bluegreen.js')), render: values.render };
 }
 
-// ---------------------------------------------------------------------------------------------
-// Child processes (the style of bench/throughput.ts): own process group, parent-death signal
-// with setpriv when available, killed at the end, on error and on Ctrl-C.
-
-interface Child {
-  name: string;
-  proc: ChildProcess;
-  exited: Promise<void>;
-  done: boolean;
-  exitText: string;
-  tail(): string;
-}
-
-const children = new Set<Child>();
-
-function findExecutable(name: string): string | undefined {
-  const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
-  for (const extra of ['/usr/local/sbin', '/usr/sbin', '/sbin']) if (!dirs.includes(extra)) dirs.push(extra);
-  for (const dir of dirs) {
-    const p = join(dir, name);
-    if (existsSync(p)) return p;
-  }
-  return undefined;
-}
-const SETPRIV = findExecutable('setpriv');
-
-function spawnChild(name: string, cmd: string, args: string[], env?: NodeJS.ProcessEnv): Child {
-  const [file, argv] = SETPRIV ? [SETPRIV, ['--pdeathsig', 'TERM', '--', cmd, ...args]] : [cmd, args];
-  const proc = spawn(file, argv, { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  let out = '';
-  const keep = (chunk: Buffer): void => {
-    out = (out + chunk.toString('utf8')).slice(-8192);
-  };
-  proc.stdout?.on('data', keep);
-  proc.stderr?.on('data', keep);
-  const child: Child = { name, proc, done: false, exitText: '', exited: Promise.resolve(), tail: () => out.trim() };
-  child.exited = new Promise<void>((res) => {
-    const finish = (text: string): void => {
-      if (child.done) return;
-      child.done = true;
-      child.exitText = text;
-      children.delete(child);
-      res();
-    };
-    proc.on('error', (err) => finish(`failed to start: ${err.message}`));
-    proc.on('exit', (code, signal) => finish(signal ? `killed by ${signal}` : `exited with code ${code}`));
-  });
-  children.add(child);
-  return child;
-}
-
-function signalGroup(child: Child, signal: NodeJS.Signals): void {
-  if (child.done || child.proc.pid === undefined) return;
-  try {
-    process.kill(-child.proc.pid, signal);
-  } catch {
-    try {
-      child.proc.kill(signal);
-    } catch {
-      // already gone
-    }
-  }
-}
-
-async function stopChild(child: Child, graceMs = 5000): Promise<void> {
-  if (child.done) return;
-  signalGroup(child, 'SIGTERM');
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([child.exited, new Promise<void>((res) => (timer = setTimeout(res, graceMs)))]);
-  clearTimeout(timer);
-  if (!child.done) {
-    signalGroup(child, 'SIGKILL');
-    await child.exited;
-  }
-}
-
-const stopAll = (): Promise<unknown> => Promise.all([...children].map((c) => stopChild(c)));
-const killAllNow = (): void => {
-  for (const c of children) signalGroup(c, 'SIGKILL');
-};
 
 // ---------------------------------------------------------------------------------------------
 // Docker
@@ -369,7 +289,7 @@ async function startProxy(proxy: ProxyName, tmp: string, opts: Options): Promise
   let version: string;
   let config: string;
   if (proxy === 'bluegreen') {
-    child = spawnChild('bluegreen', process.execPath, [opts.bluegreenBin, 'serve', '--listen', `127.0.0.1:${port}`, '--admin', '127.0.0.1:0', '--host-address', '127.0.0.1']);
+    child = spawnChild('bluegreen', process.execPath, [opts.bluegreenBin, 'serve', '--listen', `127.0.0.1:${port}`, '--admin', '127.0.0.1:0', '--host-address', '127.0.0.1'], { cwd: ROOT });
     const dir = dirname(dirname(opts.bluegreenBin));
     const commit = spawnSync('git', ['-C', dir, 'describe', '--always', '--dirty'], { encoding: 'utf8' }).stdout.trim();
     let pkg = '';
@@ -384,7 +304,7 @@ async function startProxy(proxy: ProxyName, tmp: string, opts: Options): Promise
     const bin = findExecutable(proxy)!;
     const dir = join(tmp, proxy);
     const cmd: PeerCommand = (proxy === 'caddy' ? caddyConfig : proxy === 'nginx' ? nginxConfig : haproxyConfig)(bin, dir, port, [...PORTS]);
-    child = spawnChild(proxy, cmd.cmd, cmd.args, cmd.env);
+    child = spawnChild(proxy, cmd.cmd, cmd.args, { cwd: ROOT, env: cmd.env });
     version = peerVersion(proxy, bin);
     config = cmd.describe;
   }

@@ -7,16 +7,16 @@
 // Prints req/s, p50 and p99 per target, the ratios proxy/direct and proxy/nginx, and PASS/MISS
 // against the targets; writes JSON to bench/results/throughput-<timestamp>.json. A MISS fails
 // the process only with --strict. Every child is killed at the end, on error and on Ctrl-C.
-import { spawn, spawnSync } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
-import { delimiter, dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { findExecutable, killAllNow, spawnChild, stopAll, stopChild, type Child } from './children.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
@@ -103,103 +103,6 @@ function parseOptions(argv: string[]): Options | undefined {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Child processes: each in its own process group (killed as a group), with a parent-death
-// signal when setpriv is available (so even a SIGKILLed bench leaves nothing behind).
-
-interface Child {
-  name: string;
-  proc: ChildProcess;
-  exited: Promise<void>;
-  done: boolean;
-  exitText: string;
-  /** The last few KiB of the child's stdout+stderr, for error messages. */
-  tail(): string;
-}
-
-const children = new Set<Child>();
-const SETPRIV = findExecutable('setpriv');
-
-function findExecutable(name: string): string | undefined {
-  const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
-  for (const extra of ['/usr/local/sbin', '/usr/sbin', '/sbin']) if (!dirs.includes(extra)) dirs.push(extra);
-  for (const dir of dirs) {
-    const p = join(dir, name);
-    if (existsSync(p)) return p;
-  }
-  return undefined;
-}
-
-function spawnChild(name: string, cmd: string, args: string[], opts: { ipc?: boolean; onStdout?: (chunk: string) => void } = {}): Child {
-  const [file, argv] = SETPRIV ? [SETPRIV, ['--pdeathsig', 'TERM', '--', cmd, ...args]] : [cmd, args];
-  const proc = spawn(file, argv, {
-    cwd: ROOT,
-    detached: true,
-    stdio: opts.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  const keep = (chunk: Buffer): void => {
-    out = (out + chunk.toString('utf8')).slice(-8192);
-  };
-  proc.stdout?.on('data', (chunk: Buffer) => {
-    keep(chunk);
-    opts.onStdout?.(chunk.toString('utf8'));
-  });
-  proc.stderr?.on('data', keep);
-  const child: Child = {
-    name,
-    proc,
-    done: false,
-    exitText: '',
-    exited: Promise.resolve(),
-    tail: () => out.trim(),
-  };
-  child.exited = new Promise<void>((res) => {
-    const finish = (text: string): void => {
-      if (child.done) return;
-      child.done = true;
-      child.exitText = text;
-      children.delete(child);
-      res();
-    };
-    proc.on('error', (err) => finish(`failed to start: ${err.message}`));
-    proc.on('exit', (code, signal) => finish(signal ? `killed by ${signal}` : `exited with code ${code}`));
-  });
-  children.add(child);
-  return child;
-}
-
-function signalGroup(child: Child, signal: NodeJS.Signals): void {
-  if (child.done || child.proc.pid === undefined) return;
-  try {
-    process.kill(-child.proc.pid, signal);
-  } catch {
-    try {
-      child.proc.kill(signal);
-    } catch {
-      // already gone
-    }
-  }
-}
-
-async function stopChild(child: Child, graceMs = 5000): Promise<void> {
-  if (child.done) return;
-  signalGroup(child, 'SIGTERM');
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([child.exited, new Promise<void>((res) => (timer = setTimeout(res, graceMs)))]);
-  clearTimeout(timer);
-  if (!child.done) {
-    signalGroup(child, 'SIGKILL');
-    await child.exited;
-  }
-}
-
-async function stopAll(): Promise<void> {
-  await Promise.all([...children].map((c) => stopChild(c)));
-}
-
-function killAllNow(): void {
-  for (const c of children) signalGroup(c, 'SIGKILL');
-}
 
 /** The run's temp dir (wrk script, nginx prefix and config); removed at the end. */
 let tmpDir: string | undefined;
@@ -398,7 +301,7 @@ function wrkTool(path: string, opts: Options, tmp: string): LoadTool {
     async run(url, seconds) {
       const args = ['-t', String(opts.threads), '-c', String(opts.connections), '-d', `${seconds}s`, '--timeout', '5s', '-s', script, url];
       let stdout = '';
-      const child = spawnChild('wrk', path, args, { onStdout: (s) => (stdout += s) });
+      const child = spawnChild('wrk', path, args, { cwd: ROOT, onStdout: (s) => (stdout += s) });
       await child.exited;
       const line = /^BENCH_JSON (.*)$/m.exec(stdout)?.[1];
       if (!line) throw new Error(`wrk ${child.exitText} without results:\n${child.tail()}`);
@@ -434,7 +337,7 @@ function autocannonTool(opts: Options): LoadTool | undefined {
     async run(url, seconds) {
       const args = [bin, '--json', '-c', String(opts.connections), '-d', String(seconds), '-t', '5', url];
       let stdout = '';
-      const child = spawnChild('autocannon', process.execPath, args, { onStdout: (s) => (stdout += s) });
+      const child = spawnChild('autocannon', process.execPath, args, { cwd: ROOT, onStdout: (s) => (stdout += s) });
       await child.exited;
       const start = stdout.indexOf('{');
       if (start < 0) throw new Error(`autocannon ${child.exitText} without results:\n${child.tail()}`);
@@ -484,6 +387,7 @@ async function startUpstream(): Promise<{ port: number; child: Child }> {
   const portP = new Promise<number>((res) => (resolvePort = res));
   let buf = '';
   const child = spawnChild('upstream', process.execPath, ['bench/upstream-server.ts', '--port', '0', '--body-bytes', String(BODY_BYTES)], {
+    cwd: ROOT,
     ipc: true,
     onStdout: (s) => {
       buf += s;
@@ -513,7 +417,7 @@ async function startProxy(upstreamPort: number, cpuProfDir: string | undefined):
     `web=127.0.0.1:${upstreamPort}`,
     '--log-level',
     'warn',
-  ]);
+  ], { cwd: ROOT });
   const url = `http://127.0.0.1:${port}/`;
   await waitReady(url, child);
   return { url, child };
@@ -573,7 +477,7 @@ http {
   );
   // -e (startup error log) exists since 1.19.5; older builds may log to their compiled-in path.
   const args = versionAtLeast(version, [1, 19, 5]) ? ['-e', join(prefix, 'logs', 'error.log')] : [];
-  const child = spawnChild('nginx', path, [...args, '-p', prefix, '-c', conf]);
+  const child = spawnChild('nginx', path, [...args, '-p', prefix, '-c', conf], { cwd: ROOT });
   const url = `http://127.0.0.1:${port}/`;
   try {
     await waitReady(url, child);
