@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry as PromRegistry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
 import type { DataPlane } from '../dataplane/data-plane.ts';
 import type { RequestObserver } from '../dataplane/request-observer.ts';
 import type { Registry } from '../registry/registry.ts';
@@ -160,6 +160,9 @@ export class ProxyMetrics implements RequestObserver {
       registers,
     });
     registerProviderMetrics(registers, src.discovery, src.configStatus);
+    // prom-client's process and Node.js metrics (RSS, heap, open fds, event loop lag, GC), under
+    // the same prefix as ours: bluegreen_process_resident_memory_bytes, bluegreen_nodejs_heap_size_used_bytes...
+    collectDefaultMetrics({ register: this.register, prefix: 'bluegreen_' });
 
     src.registry.on('upstream-state', this.#onState);
     src.registry.on('upstream-removed', this.#onRemoved);

@@ -43,10 +43,21 @@ test('requests by service, upstream and status class after known traffic; every 
     'bluegreen_hold_duration_seconds histogram',
     'bluegreen_drain_duration_seconds histogram',
     'bluegreen_drain_aborted_total counter',
+    // prom-client's process and Node.js metrics, under our prefix (the soak reads the heap from them)
+    'bluegreen_process_resident_memory_bytes gauge',
+    'bluegreen_process_open_fds gauge',
+    'bluegreen_nodejs_heap_size_used_bytes gauge',
+    'bluegreen_nodejs_eventloop_lag_p99_seconds gauge',
   ]) {
     assert.ok(names.has(expected), `missing ${expected}`);
   }
   for (const n of names) assert.match(n, /^bluegreen_/);
+  // Values of this very process: RSS and heap are real byte counts, the open fds include the admin socket.
+  const rss = sample(text, 'bluegreen_process_resident_memory_bytes') ?? 0;
+  assert.ok(rss > 10 * 1024 * 1024 && rss < 64 * 1024 ** 3, `rss ${rss}`);
+  const heap = sample(text, 'bluegreen_nodejs_heap_size_used_bytes') ?? 0;
+  assert.ok(heap > 1024 * 1024 && heap < rss, `heap ${heap}`);
+  assert.ok((sample(text, 'bluegreen_process_open_fds') ?? 0) >= 3);
 });
 
 test('in-flight gauge during a slow request; hold histogram after a held request; a retry is counted on the failed upstream', async (t) => {
