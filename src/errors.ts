@@ -22,7 +22,10 @@ export type ErrorCode =
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'
   | 'NOT_FOUND'
-  | 'METHOD_NOT_ALLOWED';
+  | 'METHOD_NOT_ALLOWED'
+  | 'WAIT_TIMEOUT'
+  | 'WAIT_FAILED'
+  | 'TOO_MANY_WAITERS';
 
 export class BluegreenError extends Error {
   readonly code: ErrorCode;
@@ -43,6 +46,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case 'HOLD_TIMEOUT':
     case 'HOLD_QUEUE_FULL':
     case 'SHUTTING_DOWN':
+    case 'TOO_MANY_WAITERS':
       return 503;
     case 'CLIENT_ABORTED':
       return 499;
@@ -52,9 +56,11 @@ export function httpStatusOf(code: ErrorCode): number {
     case 'UPSTREAM_DRAIN_DEADLINE':
       return 502;
     case 'UPSTREAM_HEADERS_TIMEOUT':
+    case 'WAIT_TIMEOUT':
       return 504;
     case 'INVALID_TRANSITION':
     case 'DUPLICATE_UPSTREAM':
+    case 'WAIT_FAILED':
       return 409;
     case 'BAD_LABEL':
     case 'BAD_CONFIG':

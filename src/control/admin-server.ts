@@ -13,6 +13,8 @@ import { ProxyMetrics } from './metrics.ts';
 import type { ConfigStatusProvider, DiscoveryProvider } from './providers.ts';
 import { StatusFeed } from './status-feed.ts';
 import { buildStatus, type StatusSnapshot } from './status.ts';
+import { Waits } from './wait.ts';
+import { parseWaitQuery } from './wait-query.ts';
 
 export { assertAdminBindingAllowed, isLoopbackHost } from './binding.ts';
 export type { ConfigStatusProvider, DiscoveryProvider } from './providers.ts';
@@ -40,6 +42,7 @@ export class AdminServer {
   readonly #auth: AdminAuth;
   readonly #actions: ControlActions;
   readonly #feed: StatusFeed;
+  readonly #waits: Waits;
   readonly #assets: Map<string, Asset>;
   readonly #server: Server;
   #address: AddressInfo | undefined;
@@ -51,6 +54,7 @@ export class AdminServer {
     this.#assets = loadDashboardAssets();
     this.metrics = new ProxyMetrics(opts);
     this.#feed = new StatusFeed(opts.registry, () => this.status());
+    this.#waits = new Waits(opts.registry, opts.discovery);
     this.#server = createServer({ keepAliveTimeout: 5_000, requestTimeout: 30_000 }, (req, res) => {
       this.#handle(req, res).catch((err: unknown) => sendApiError(res, err));
     });
@@ -58,6 +62,11 @@ export class AdminServer {
 
   get address(): AddressInfo | undefined {
     return this.#address;
+  }
+
+  /** `GET /api/wait` requests in progress. */
+  get waiting(): number {
+    return this.#waits.size;
   }
 
   status(): StatusSnapshot {
@@ -83,6 +92,7 @@ export class AdminServer {
 
   async close(): Promise<void> {
     this.#feed.close();
+    this.#waits.close();
     this.metrics.dispose();
     if (!this.#server.listening) return;
     const closed = new Promise<void>((r) => this.#server.close(() => r()));
@@ -115,6 +125,11 @@ export class AdminServer {
     if (path === '/api/events') {
       if (method !== 'GET') throw new BluegreenError('METHOD_NOT_ALLOWED', `${method} is not allowed here; use GET`);
       return this.#feed.add(res);
+    }
+    if (path === '/api/wait') {
+      // A read: it changes nothing, so it needs what GET /api/status needs (the token when one is set).
+      allow(req, 'GET');
+      return this.#waits.add(parseWaitQuery(new URL(req.url ?? '/', 'http://admin').searchParams), res);
     }
     if (path === '/metrics') {
       allow(req, 'GET');

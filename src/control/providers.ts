@@ -11,6 +11,8 @@
 export interface DiscoveryProvider {
   status(): unknown;
   readonly rejected: readonly unknown[];
+  /** Calls `listener` whenever `rejected` may have changed (for /api/wait); returns the unsubscribe. */
+  onRejectedChange?(listener: () => void): () => void;
 }
 
 /**

@@ -99,6 +99,7 @@ export class DockerDiscovery {
   readonly #retention: ServiceRetention;
   readonly #tracked = new Map<string, Tracked>();
   readonly #rejected = new Map<string, RejectedContainer[]>();
+  readonly #rejectListeners = new Set<() => void>();
   /** Per-container task chains: events of one container apply in order, containers independently. */
   readonly #chains = new Map<string, Promise<void>>();
   readonly #seen = new Set<string>();
@@ -156,6 +157,12 @@ export class DockerDiscovery {
   /** Every problem of every container left out, one entry per problem. */
   get rejected(): RejectedContainer[] {
     return [...this.#rejected.values()].flat();
+  }
+
+  /** Calls `listener` after a container is rejected (for /api/wait); returns the unsubscribe. */
+  onRejectedChange(listener: () => void): () => void {
+    this.#rejectListeners.add(listener);
+    return () => this.#rejectListeners.delete(listener);
   }
 
   /** Starts in the background; failures to reach Docker are logged and retried, never thrown. */
@@ -595,6 +602,7 @@ export class DockerDiscovery {
       state: dockerHealth && info.health === 'healthy' ? 'ready' : 'starting',
       drainTimeoutMs: graceMs,
       createdAt: info.createdAt || undefined,
+      aliases: info.swarm ? [info.swarm.taskId] : undefined,
     });
     this.#tracked.set(id, rec);
     this.#log.info(
@@ -685,6 +693,7 @@ export class DockerDiscovery {
     const entries = problems.map((p) => ({ id: info.id, name: p.container, label: p.label, value: p.value, reason: p.reason, message: p.message }));
     const before = this.#rejected.get(info.id);
     this.#rejected.set(info.id, entries);
+    for (const listener of this.#rejectListeners) listener();
     if (before && before.map((e) => e.message).join('\n') === entries.map((e) => e.message).join('\n')) return;
     for (const e of entries) {
       this.#log.warn({ container: e.name, id: e.id.slice(0, 12), label: e.label, value: e.value, reason: e.reason }, e.message);

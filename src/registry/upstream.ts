@@ -18,6 +18,8 @@ export interface UpstreamSpec {
   drainTimeoutMs?: number | undefined;
   /** When the container was created (ms since epoch); used to order colors. */
   createdAt?: number | undefined;
+  /** Other ids the upstream is known by (a swarm task container's task id), for lookups such as /api/wait. */
+  aliases?: readonly string[] | undefined;
 }
 
 /** One request or upgraded socket in flight on an upstream; `abort` ends it at a drain deadline. */
@@ -45,6 +47,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   readonly drainTimeoutMs: number | undefined;
   readonly createdAt: number;
   readonly origin: string;
+  readonly aliases: readonly string[];
 
   #state: UpstreamState;
   #inFlight = new Set<InFlightHandle>();
@@ -66,6 +69,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     this.color = spec.color;
     this.drainTimeoutMs = spec.drainTimeoutMs;
     this.createdAt = spec.createdAt ?? Date.now();
+    this.aliases = spec.aliases ?? [];
     this.#state = spec.state ?? 'starting';
     const h = this.host.includes(':') ? `[${this.host}]` : this.host;
     this.origin = `http://${h}:${this.port}`;
