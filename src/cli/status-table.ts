@@ -40,6 +40,8 @@ export function formatStatus(s: StatusSnapshot, now = Date.now()): string {
       out.push(textTable([['SERVICE', 'UPSTREAM', 'ID', 'ADDRESS', 'COLOR', 'STATE', 'IN-FLIGHT', 'REQUESTS', 'FAILURES', 'RETRIES', 'DRAIN-DEADLINE'], ...ups]));
     }
   }
+  const followed = discoveryLine(s.discovery?.status, now);
+  if (followed) out.push('', followed);
   section(out, 'routing conflicts', s.routing.conflicts);
   section(out, 'rejected containers', s.discovery?.rejected ?? []);
   section(out, 'config errors', s.config?.errors ?? []);
@@ -56,4 +58,15 @@ function section(out: string[], title: string, items: readonly unknown[]): void 
   if (items.length === 0) return;
   out.push('', `${title}:`);
   for (const i of items) out.push(`  - ${typeof i === 'string' ? i : JSON.stringify(i)}`);
+}
+
+/** Which engine (and swarm node) discovery follows and when it last synced, from `discovery.status`. */
+function discoveryLine(status: unknown, now: number): string | undefined {
+  if (typeof status !== 'object' || status === null) return undefined;
+  const d = status as { endpoint?: unknown; lastSyncAt?: unknown; engine?: { name?: unknown; nodeId?: unknown; role?: unknown }; swarmTasks?: { lastSyncAt?: unknown; services?: unknown } };
+  const ago = (t: unknown) => (typeof t === 'number' ? `${Math.max(0, Math.round((now - t) / 1000))}s ago` : 'never');
+  const e = d.engine;
+  const engine = e && typeof e.name === 'string' ? ` engine ${e.name}${e.role !== 'none' && typeof e.nodeId === 'string' ? ` (swarm ${String(e.role)}, node ${e.nodeId.slice(0, 12)})` : ''}` : '';
+  const tasks = d.swarmTasks ? `; ${String(d.swarmTasks.services)} swarm services, tasks listed ${ago(d.swarmTasks.lastSyncAt)}` : '';
+  return `discovery: ${String(d.endpoint)}${engine}, synced ${ago(d.lastSyncAt)}${tasks}`;
 }

@@ -18,7 +18,7 @@ export interface DockerApi {
   listContainers(signal: AbortSignal): Promise<unknown>;
   /** `GET /containers/{id}/json`: the raw inspect result, or undefined when there is no such container. */
   inspectContainer(id: string, signal: AbortSignal): Promise<unknown>;
-  /** `GET /events?since=…&filters={"type":["container","network","service"]}`: the raw byte stream. */
+  /** `GET /events?since=…&filters={"type":["container","network","service","node"]}`: the raw byte stream. */
   events(opts: { since?: string | undefined; signal: AbortSignal }): Promise<Readable>;
   /** The container the proxy runs in (raw inspect), or undefined when it runs on a host. */
   inspectSelf(signal: AbortSignal): Promise<unknown>;
@@ -37,6 +37,12 @@ export interface DockerApi {
   inspectService?(id: string, signal: AbortSignal): Promise<unknown>;
   /** `GET /tasks/{id}`: the raw inspect result, or undefined when there is no such task. Managers only. */
   inspectTask?(id: string, signal: AbortSignal): Promise<unknown>;
+  /** `GET /services`: the raw list. Managers only. With listTasks, a manager's tasks are followed through the tasks API. */
+  listServices?(signal: AbortSignal): Promise<unknown>;
+  /** `GET /tasks?filters={"service":[ids]}`: the raw list. Managers only. */
+  listTasks?(serviceIds: readonly string[], signal: AbortSignal): Promise<unknown>;
+  /** `GET /images/{name}/json`: the raw inspect result, or undefined when the engine does not have the image. */
+  inspectImage?(name: string, signal: AbortSignal): Promise<unknown>;
 }
 
 /** An error from the engine with an HTTP status (dockerode sets `statusCode`). */
@@ -92,7 +98,7 @@ export class DockerodeClient implements DockerApi {
   }
 
   async events(opts: { since?: string | undefined; signal: AbortSignal }): Promise<Readable> {
-    const query: Record<string, unknown> = { filters: { type: ['container', 'network', 'service'] }, abortSignal: opts.signal };
+    const query: Record<string, unknown> = { filters: { type: ['container', 'network', 'service', 'node'] }, abortSignal: opts.signal };
     if (opts.since !== undefined) query['since'] = opts.since;
     const stream = (await this.#docker.getEvents(query as Docker.GetEventsOptions)) as unknown as Readable;
     if (opts.signal.aborted) stream.destroy();
@@ -118,6 +124,31 @@ export class DockerodeClient implements DockerApi {
   async inspectTask(id: string, signal: AbortSignal): Promise<unknown> {
     try {
       return await this.#docker.getTask(id).inspect({ abortSignal: AbortSignal.any([signal, AbortSignal.timeout(CALL_TIMEOUT_MS)]) });
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async listServices(signal: AbortSignal): Promise<unknown> {
+    return this.#docker.listServices({ abortSignal: AbortSignal.any([signal, AbortSignal.timeout(CALL_TIMEOUT_MS)]) } as Docker.ServiceListOptions);
+  }
+
+  async listTasks(serviceIds: readonly string[], signal: AbortSignal): Promise<unknown> {
+    return this.#docker.listTasks({
+      filters: { service: [...serviceIds] },
+      abortSignal: AbortSignal.any([signal, AbortSignal.timeout(CALL_TIMEOUT_MS)]),
+    } as object);
+  }
+
+  async inspectImage(name: string, signal: AbortSignal): Promise<unknown> {
+    try {
+      // (dockerode's image inspect takes no abort signal: the wait is bounded here instead.)
+      const bound = AbortSignal.any([signal, AbortSignal.timeout(CALL_TIMEOUT_MS)]);
+      return await Promise.race([
+        this.#docker.getImage(name).inspect(),
+        new Promise<never>((_, reject) => bound.addEventListener('abort', () => reject(bound.reason as Error), { once: true })),
+      ]);
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
       throw err;

@@ -9,7 +9,8 @@ import { hasBluegreenLabels, parseContainerLabels, type LabelProblem } from './l
 import { runReadinessProbe } from './readiness-probe.ts';
 import { ServiceRetention } from './service-retention.ts';
 import { isStopSignal, stopSignals } from './stop-signal.ts';
-import { labelsFromService, mergeServiceLabels, serviceFromInspect, swarmManagerFromInfo, taskStopGraceMs, type SwarmService } from './swarm.ts';
+import { engineFromInfo, labelsFromService, mergeServiceLabels, serviceFromInspect, swarmManagerFromInfo, taskStopGraceMs, type EngineInfo, type SwarmService } from './swarm.ts';
+import { SwarmTaskSource, type SwarmTasksState } from './swarm-task-source.ts';
 
 // Docker containers in, registry changes out. Start: list + inspect + register, then follow the
 // event stream; every event is applied at once (drains are never batched or delayed), in order per
@@ -51,6 +52,8 @@ export interface DiscoveryState {
   connected: boolean;
   /** When the last list + reconcile finished (ms since epoch). */
   lastSyncAt: number | undefined;
+  /** Milliseconds from the process start to the end of the first sync (undefined before it). */
+  firstSyncMs: number | undefined;
   /** Successful reconnections after the first sync. */
   reconnects: number;
   /** Events received (relevant ones, after client-side filtering). */
@@ -62,6 +65,10 @@ export interface DiscoveryState {
   containers: number;
   /** The engine is a swarm manager: service labels and task grace periods are read. */
   swarmManager: boolean;
+  /** The engine followed (from /info at the last sync): its id, host name, swarm node and role. */
+  engine: EngineInfo | undefined;
+  /** On a manager: the swarm services followed through the tasks API, and when their tasks were last listed. */
+  swarmTasks: SwarmTasksState | undefined;
 }
 
 /** What discovery remembers about a container it registered, until it dies or is destroyed. */
@@ -82,6 +89,8 @@ interface Tracked {
 const SEEN_EVENTS = 1024;
 /** The label swarm puts on a task container: its service's id. */
 const SWARM_SERVICE_ID = 'com.docker.swarm.service.id';
+/** The label swarm puts on a task container: its task's id. */
+const SWARM_TASK_ID = 'com.docker.swarm.task.id';
 const INSPECT_TRIES = 3;
 /** After the endpoint reappears, how long reconnects ignore the backoff and retry at the initial delay. */
 const ENDPOINT_HINT_MS = 3_000;
@@ -119,10 +128,18 @@ export class DockerDiscovery {
   #connected = false;
   #everSynced = false;
   #lastSyncAt: number | undefined;
+  /** Milliseconds from the process start to the end of the first sync. */
+  #firstSyncMs: number | undefined;
   #reconnects = 0;
   #events = 0;
   #lastError: string | undefined;
   #swarmManager = false;
+  #engine: EngineInfo | undefined;
+  /**
+   * On a manager (with the tasks API): swarm services are followed through their tasks, and task
+   * containers are left out of the container path (one source per upstream, never both).
+   */
+  #tasks: SwarmTaskSource | undefined;
   /** Swarm services by id, read once and kept until an event about the service or the next sync. */
   readonly #services = new Map<string, Promise<SwarmService | undefined>>();
 
@@ -145,18 +162,21 @@ export class DockerDiscovery {
       endpoint: this.#client.endpoint,
       connected: this.#connected,
       lastSyncAt: this.#lastSyncAt,
+      firstSyncMs: this.#firstSyncMs,
       reconnects: this.#reconnects,
       events: this.#events,
       lastError: this.#lastError,
       proxyNetworks: [...this.#proxyNetworks],
       containers: this.#tracked.size,
       swarmManager: this.#swarmManager,
+      engine: this.#engine,
+      swarmTasks: this.#tasks?.state,
     };
   }
 
   /** Every problem of every container left out, one entry per problem. */
   get rejected(): RejectedContainer[] {
-    return [...this.#rejected.values()].flat();
+    return [...this.#rejected.values(), ...(this.#tasks?.rejected ?? [])].flat();
   }
 
   /** Calls `listener` after a container is rejected (for /api/wait); returns the unsubscribe. */
@@ -184,6 +204,7 @@ export class DockerDiscovery {
     this.#unwatch?.();
     for (const rec of this.#tracked.values()) rec.probe?.abort();
     this.#retention.stop();
+    await this.#tasks?.stop();
     await this.#running;
     this.#connected = false;
     this.#resolveFirstSync();
@@ -309,7 +330,7 @@ export class DockerDiscovery {
     const list = containerSummariesFromList(await this.#client.listContainers(signal));
     // Swarm tasks whose bluegreen labels may all be on their service (deploy.labels).
     const services = new Map<string, SwarmService | undefined>();
-    if (this.#swarmManager) {
+    if (this.#swarmManager && !this.#tasks) {
       const ids = new Set<string>();
       for (const c of list) {
         const sid = c.labels[SWARM_SERVICE_ID];
@@ -321,6 +342,7 @@ export class DockerDiscovery {
     const tasks: Promise<void>[] = [];
     for (const c of list) {
       if (c.state !== 'running') continue;
+      if (this.#tasks && c.labels[SWARM_TASK_ID]) continue; // followed through the tasks API
       if (!hasBluegreenLabels(c.labels)) {
         const svc = services.get(c.labels[SWARM_SERVICE_ID] ?? '');
         if (!svc || !hasBluegreenLabels(svc.labels)) continue;
@@ -335,8 +357,22 @@ export class DockerDiscovery {
     }
     for (const id of [...this.#rejected.keys()]) if (!running.has(id)) this.#rejected.delete(id);
     await Promise.all(tasks);
+    if (this.#tasks) {
+      await this.#tasks.sync();
+      this.#tasks.start();
+    }
+    // The first sync's time since the process started: how long a restarted proxy routes blind.
+    if (this.#firstSyncMs === undefined) this.#firstSyncMs = Math.round(performance.now());
     this.#log.info(
-      { endpoint: this.#client.endpoint, running: running.size, upstreams: this.#tracked.size, rejected: this.#rejected.size, resumed, swarmManager: this.#swarmManager },
+      {
+        endpoint: this.#client.endpoint,
+        running: running.size,
+        upstreams: this.#tracked.size,
+        rejected: this.#rejected.size,
+        resumed,
+        swarmManager: this.#swarmManager,
+        ...(this.#everSynced ? {} : { sinceProcessStartMs: this.#firstSyncMs }),
+      },
       resumed ? 'reconnected to Docker and reconciled' : 'synced with Docker',
     );
   }
@@ -349,10 +385,41 @@ export class DockerDiscovery {
     this.#services.clear();
     if (!this.#client.info || !this.#client.inspectService) return;
     const info = await this.#client.info(signal);
+    this.#engine = engineFromInfo(info);
     const manager = swarmManagerFromInfo(info);
+    const { listServices, listTasks } = this.#client;
+    if (manager && listServices && listTasks && !this.#tasks) {
+      const client = this.#client;
+      this.#tasks = new SwarmTaskSource({
+        client: {
+          endpoint: client.endpoint,
+          listServices: listServices.bind(client),
+          listTasks: listTasks.bind(client),
+          ...(client.inspectImage ? { inspectImage: client.inspectImage.bind(client) } : {}),
+        },
+        registry: this.#registry,
+        logger: this.#log,
+        retention: this.#retention,
+        proxyNetworks: () => this.#proxyNetworks,
+        hostAddress: this.#hostAddress,
+        defaultGraceMs: this.#defaultGraceMs,
+      });
+      // Task containers the container path registered before (a node just promoted) are dropped by
+      // this sync's reconcile and registered again by the task source.
+      this.#log.info(
+        { endpoint: this.#client.endpoint, node: this.#engine.name, nodeId: this.#engine.nodeId },
+        'the engine is a swarm manager: swarm services with bluegreen labels are followed through the tasks API; task containers are left to it',
+      );
+    } else if (!manager && this.#tasks) {
+      const tasks = this.#tasks;
+      this.#tasks = undefined;
+      await tasks.close('the engine is no longer a swarm manager');
+    }
     if (manager === this.#swarmManager) return;
     this.#swarmManager = manager;
-    if (manager) {
+    if (manager && this.#tasks) {
+      // (logged above)
+    } else if (manager) {
       this.#log.info(
         { endpoint: this.#client.endpoint },
         "the engine is a swarm manager: task containers also get their service's bluegreen labels (deploy.labels) and their task's stop grace period",
@@ -403,7 +470,7 @@ export class DockerDiscovery {
   #onServiceEvent(ev: DockerEvent): void {
     const sid = ev.serviceId ?? '';
     this.#services.delete(sid);
-    if (!this.#swarmManager || ev.action !== 'update' || sid === '') return;
+    if (!this.#swarmManager || this.#tasks || ev.action !== 'update' || sid === '') return;
     const signal = this.#stopAc.signal;
     this.#client.listContainers(signal).then(
       (raw) => {
@@ -441,7 +508,17 @@ export class DockerDiscovery {
     if (this.#lastEventNano === undefined || nano > this.#lastEventNano) this.#lastEventNano = nano;
 
     if (ev.type === 'service') {
+      this.#tasks?.onServiceEvent();
       this.#onServiceEvent(ev);
+      return;
+    }
+    if (ev.type === 'node') {
+      this.#tasks?.onNodeEvent();
+      return;
+    }
+    if (this.#tasks && ev.type === 'container' && ev.attributes[SWARM_TASK_ID]) {
+      // A task container on this node: the task source decides; it looks now.
+      this.#tasks.poke();
       return;
     }
     const id = ev.containerId;
@@ -628,6 +705,7 @@ export class DockerDiscovery {
       void runReadinessProbe({ host: t.host, port: t.port, probe }, AbortSignal.any([probeAc.signal, this.#stopAc.signal]), {
         onReady: () => this.#setState(id, rec, 'ready', `${probe.kind} probe succeeded`),
         onUnhealthy: (reason) => this.#setState(id, rec, 'unhealthy', reason),
+        onStartingFailure: (reason) => this.#startingReason(id, rec, `${probe.kind} probe: ${reason}`),
       });
     }
   }
@@ -686,7 +764,14 @@ export class DockerDiscovery {
     const up = this.#registry.upstreams.get(id);
     if (!up || up.state === to || up.state === 'draining' || up.state === 'gone') return;
     this.#log.info({ container: rec.name, id: id.slice(0, 12), service: rec.service, from: up.state, to, why }, 'container readiness changed');
-    this.#registry.setState(id, to);
+    this.#registry.setState(id, to, why);
+  }
+
+  /** Why a starting upstream is not ready yet (its probe's last failure), for the admin status. */
+  #startingReason(id: string, rec: Tracked, why: string): void {
+    if (this.#tracked.get(id) !== rec || rec.stopping) return;
+    const up = this.#registry.upstreams.get(id);
+    if (up?.state === 'starting') up.stateReason = why;
   }
 
   #reject(info: ContainerInfo, problems: LabelProblem[]): void {

@@ -17,11 +17,12 @@ export type DiscoveryAction =
   | 'health_status'
   | 'connect'
   | 'disconnect'
+  | 'create'
   | 'update'
   | 'remove';
 
 export interface DockerEvent {
-  type: 'container' | 'network' | 'service';
+  type: 'container' | 'network' | 'service' | 'node';
   action: DiscoveryAction;
   /** The container the event is about (for network events: the container connected or disconnected; '' for service events). */
   containerId: string;
@@ -47,7 +48,9 @@ export type ParsedLine = { kind: 'event'; event: DockerEvent } | { kind: 'ignore
 const CONTAINER_ACTIONS: ReadonlySet<string> = new Set(['start', 'unpause', 'kill', 'stop', 'pause', 'die', 'destroy', 'health_status']);
 const NETWORK_ACTIONS: ReadonlySet<string> = new Set(['connect', 'disconnect']);
 /** Service events come from swarm managers: its labels (`deploy.labels`) may have changed, or it is gone. */
-const SERVICE_ACTIONS: ReadonlySet<string> = new Set(['update', 'remove']);
+const SERVICE_ACTIONS: ReadonlySet<string> = new Set(['create', 'update', 'remove']);
+/** Node events come from swarm managers: a node was drained, went down or came back; its tasks move. */
+const NODE_ACTIONS: ReadonlySet<string> = new Set(['create', 'update', 'remove']);
 /** A line longer than this without a newline is not an event; it is dropped so memory stays bounded. */
 export const MAX_EVENT_LINE_BYTES = 1024 * 1024;
 
@@ -102,6 +105,9 @@ export function parseEventLine(line: string): ParsedLine {
     const serviceId = str(actor['ID']);
     if (serviceId === '') return { kind: 'garbage', reason: 'service event without an id' };
     event = { type, action: action as DiscoveryAction, containerId: '', serviceId, attributes, ...time, key: '' };
+  } else if (type === 'node') {
+    if (!NODE_ACTIONS.has(action)) return { kind: 'ignored' };
+    event = { type, action: action as DiscoveryAction, containerId: '', attributes, ...time, key: '' };
   } else {
     return { kind: 'ignored' };
   }

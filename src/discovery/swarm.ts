@@ -17,6 +17,34 @@ export function swarmManagerFromInfo(info: unknown): boolean {
   return swarm['ControlAvailable'] === true && (swarm['LocalNodeState'] === undefined || swarm['LocalNodeState'] === 'active');
 }
 
+/** The engine discovery follows, from `GET /info`: for the admin status ("which engine and node"). */
+export interface EngineInfo {
+  /** The engine's ID (`ID`). */
+  id: string;
+  /** Its host name (`Name`). */
+  name: string;
+  /** Its swarm node id, address and role; '' / 'none' when not in a swarm. */
+  nodeId: string;
+  nodeAddr: string;
+  role: 'manager' | 'worker' | 'none';
+  /** The swarm's cluster id ('' when not a manager). */
+  clusterId: string;
+}
+
+export function engineFromInfo(info: unknown): EngineInfo {
+  const root = obj(info);
+  const swarm = obj(root['Swarm']);
+  const active = str(swarm['LocalNodeState']) === 'active';
+  return {
+    id: str(root['ID']),
+    name: str(root['Name']),
+    nodeId: str(swarm['NodeID']),
+    nodeAddr: str(swarm['NodeAddr']),
+    role: !active ? 'none' : swarm['ControlAvailable'] === true ? 'manager' : 'worker',
+    clusterId: str(obj(swarm['Cluster'])['ID']),
+  };
+}
+
 /** What discovery uses of a swarm service. */
 export interface SwarmService {
   id: string;

@@ -95,7 +95,7 @@ test('mapping: manager from /info, service labels (bluegreen.* only) and grace, 
   assert.deepEqual(labelsFromService(container, service), ['bluegreen.service']);
 });
 
-test('event stream: service update and remove events (managers send them), other service actions dropped', () => {
+test('event stream: service create, update and remove events and node events (managers send them), other actions dropped', () => {
   const UPDATE =
     '{"Type":"service","Action":"update","Actor":{"ID":"kkfksnkrrsug724tdx1jab01y","Attributes":{"name":"swx_t"}},"scope":"swarm","time":1795471103,"timeNano":1795471103960271018}';
   const r = parseEventLine(UPDATE);
@@ -107,7 +107,10 @@ test('event stream: service update and remove events (managers send them), other
   assert.equal(r.event.containerId, '');
   assert.equal(r.event.timeNano, '1795471103960271018');
   assert.equal(parseEventLine(UPDATE.replace('"update"', '"remove"')).kind, 'event');
-  assert.equal(parseEventLine(UPDATE.replace('"update"', '"create"')).kind, 'ignored');
+  assert.equal(parseEventLine(UPDATE.replace('"update"', '"create"')).kind, 'event', 'a new service may be labelled');
+  assert.equal(parseEventLine(UPDATE.replace('"update"', '"rollback"')).kind, 'ignored');
+  const node = parseEventLine(UPDATE.replace('"Type":"service"', '"Type":"node"'));
+  assert.ok(node.kind === 'event' && node.event.type === 'node', 'node events: a drained or lost node moves its tasks');
   assert.equal(parseEventLine(UPDATE.replace('"ID":"kkfksnkrrsug724tdx1jab01y"', '"ID":""')).kind, 'garbage');
 });
 
