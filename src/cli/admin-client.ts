@@ -2,12 +2,22 @@
 export class AdminApiError extends Error {
   readonly code: string;
   readonly status: number;
-  constructor(code: string, message: string, status: number) {
+  /** The whole JSON answer (GET /api/wait adds fields beyond code and message). */
+  readonly body: unknown;
+  constructor(code: string, message: string, status: number, body?: unknown) {
     super(message);
     this.code = code;
     this.status = status;
+    this.body = body;
     this.name = 'AdminApiError';
   }
+}
+
+/** Per-call options: a longer answer time (GET /api/wait) and cancellation. */
+export interface CallOptions {
+  /** How long the answer may take (default 10 s). */
+  timeoutMs?: number;
+  signal?: AbortSignal | undefined;
 }
 
 /** Nothing (or something that is not a bluegreen admin API) answered at the admin URL. */
@@ -34,25 +44,29 @@ export class AdminClient {
     this.#token = token || undefined;
   }
 
-  get<T>(path: string): Promise<T> {
-    return this.#call<T>('GET', path, undefined);
+  get<T>(path: string, opts: CallOptions = {}): Promise<T> {
+    return this.#call<T>('GET', path, undefined, opts);
   }
 
   post<T>(path: string, body: Record<string, unknown> = {}): Promise<T> {
     return this.#call<T>('POST', path, body);
   }
 
-  async #call<T>(method: string, path: string, body: Record<string, unknown> | undefined): Promise<T> {
+  async #call<T>(method: string, path: string, body: Record<string, unknown> | undefined, opts: CallOptions = {}): Promise<T> {
+    const timeoutMs = opts.timeoutMs ?? TIMEOUT_MS;
     const url = new URL(path.replace(/^\//, ''), this.base.href.endsWith('/') ? this.base : `${this.base.href}/`);
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.#token) headers.authorization = `Bearer ${this.#token}`;
     if (body) headers['content-type'] = 'application/json';
     let res: Response;
     try {
-      res = await fetch(url, { method, headers, body: body && JSON.stringify(body), signal: AbortSignal.timeout(TIMEOUT_MS) });
+      const timeout = AbortSignal.timeout(timeoutMs);
+      const signal = opts.signal ? AbortSignal.any([timeout, opts.signal]) : timeout;
+      res = await fetch(url, { method, headers, body: body && JSON.stringify(body), signal });
     } catch (err) {
+      if (opts.signal?.aborted) throw err;
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      const why = (err as Error).name === 'TimeoutError' ? `no answer within ${TIMEOUT_MS / 1000} s` : (cause?.code ?? cause?.message ?? (err as Error).message);
+      const why = (err as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : (cause?.code ?? cause?.message ?? (err as Error).message);
       throw new AdminUnreachableError(`cannot reach the admin API at ${this.base.origin}: ${why}`, { cause: err });
     }
     const text = await res.text();
@@ -64,7 +78,7 @@ export class AdminClient {
     }
     if (!res.ok) {
       const e = json as { code?: unknown; message?: unknown };
-      throw new AdminApiError(String(e.code ?? `HTTP_${res.status}`), String(e.message ?? res.statusText), res.status);
+      throw new AdminApiError(String(e.code ?? `HTTP_${res.status}`), String(e.message ?? res.statusText), res.status, json);
     }
     return json as T;
   }

@@ -1,8 +1,9 @@
 import type { ServiceStatus, StatusSnapshot, UpstreamStatus } from '../control/status.ts';
 
 // The decisions of `bluegreen deploy`, as pure functions of the proxy's status (GET /api/status):
-// which color is idle, whether a rollback has a warm color to go back to, when the new color counts
-// as ready, what the old color still has to drain. No I/O here; deploy-run.ts acts on the answers.
+// which color is idle, whether a rollback has a warm color to go back to, what the old color still
+// has to drain. No I/O here; deploy-run.ts acts on the answers (and asks GET /api/wait when the new
+// color is ready and the old one gone).
 
 export const COLORS = ['blue', 'green'] as const;
 export type Color = (typeof COLORS)[number];
@@ -73,53 +74,6 @@ export function planRollback(status: StatusSnapshot, name: string): Planned<Roll
   return { ok: true, plan: { service: name, from: active, to, warm } };
 }
 
-/** Where the new color's containers stand, by container id. */
-export interface Readiness {
-  /** Every container compose started for the new color is a ready upstream of it. */
-  done: boolean;
-  ready: number;
-  total: number;
-  /** Waiting cannot help: a container was rejected or registered under another service or color. */
-  fatal: string | undefined;
-  /** One phrase per container, e.g. `web-green-1 (0123456789ab): unhealthy`. */
-  detail: string[];
-}
-
-/** Docker ids in full or abbreviated (12+ characters) refer to the same container. */
-export function sameId(a: string, b: string): boolean {
-  if (a.length < 12 || b.length < 12) return a === b;
-  return a.startsWith(b) || b.startsWith(a);
-}
-
-export function assessReadiness(status: StatusSnapshot, name: string, color: Color, containerIds: readonly string[]): Readiness {
-  const all = status.services.flatMap((s) => s.upstreams);
-  const rejected = (status.discovery?.rejected ?? []) as Partial<Record<'id' | 'name' | 'message', unknown>>[];
-  const detail: string[] = [];
-  const fatal: string[] = [];
-  let ready = 0;
-  for (const id of containerIds) {
-    const short = id.slice(0, 12);
-    const refusals = rejected.filter((r) => typeof r.id === 'string' && sameId(r.id, id));
-    if (refusals.length > 0) {
-      const why = refusals.map((r) => String(r.message)).join('; ');
-      fatal.push(`container ${String(refusals[0]!.name)} (${short}) was rejected by the proxy: ${why}`);
-      detail.push(`${String(refusals[0]!.name)} (${short}): rejected`);
-      continue;
-    }
-    const up = all.find((u) => sameId(u.id, id));
-    if (!up) {
-      detail.push(`${short}: not registered by the proxy yet`);
-      continue;
-    }
-    detail.push(`${up.name} (${short}): ${up.state}`);
-    if (up.service !== name) fatal.push(`container ${up.name} is an upstream of service ${up.service}, not ${name}: check its bluegreen.service label`);
-    else if (up.color !== color) fatal.push(`container ${up.name} has color ${up.color ?? 'none'}, not ${color}: check its bluegreen.color label`);
-    else if (up.state === 'ready') ready++;
-  }
-  const total = containerIds.length;
-  return { done: total > 0 && ready === total && fatal.length === 0, ready, total, fatal: fatal.length ? fatal.join('; ') : undefined, detail };
-}
-
 /** The old color's upstreams: those to drain now and those already draining (to wait for). */
 export function drainTargets(status: StatusSnapshot, name: string, color: Color): { drain: UpstreamStatus[]; draining: UpstreamStatus[] } {
   const ups = (findService(status, name)?.upstreams ?? []).filter((u) => u.color === color);
@@ -127,12 +81,6 @@ export function drainTargets(status: StatusSnapshot, name: string, color: Color)
     drain: ups.filter((u) => u.state !== 'draining' && u.state !== 'gone'),
     draining: ups.filter((u) => u.state === 'draining'),
   };
-}
-
-/** Which of `ids` the proxy still lists (not gone). */
-export function stillPresent(status: StatusSnapshot, ids: readonly string[]): UpstreamStatus[] {
-  const all = status.services.flatMap((s) => s.upstreams);
-  return all.filter((u) => u.state !== 'gone' && ids.includes(u.id));
 }
 
 function names(ups: readonly UpstreamStatus[]): string {

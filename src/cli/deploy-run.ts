@@ -1,10 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ServiceStatus, StatusSnapshot, UpstreamStatus } from '../control/status.ts';
-import { AdminApiError } from './admin-client.ts';
+import type { WaitState } from '../control/wait-query.ts';
+import { AdminApiError, type CallOptions } from './admin-client.ts';
 import type { Compose } from './deploy-compose.ts';
-import { assessReadiness, drainTargets, findService, planDeploy, planRollback, stillPresent, type Color, type Readiness } from './deploy-plan.ts';
+import { drainTargets, findService, planDeploy, planRollback, type Color } from './deploy-plan.ts';
 import { composeImage, composeServicesFor, imageEnvVar } from './deploy-services.ts';
 import { formatDuration, StepFailed, StepLog } from './deploy-steps.ts';
+import { describeWait, waitFor, type WaitAnswer } from './wait-client.ts';
 
 // `bluegreen deploy SERVICE` step by step (see docs/deploy.md). Until the switch every failure
 // undoes what the deploy started (the new color is stopped, the color mode restored) and exits 4;
@@ -15,7 +17,7 @@ export const DEPLOY_EXIT = { ok: 0, apiError: 1, usage: 2, unreachable: 3, faile
 
 /** The admin API calls deploy makes (AdminClient; a fake in tests). */
 export interface Admin {
-  get<T>(path: string): Promise<T>;
+  get<T>(path: string, opts?: CallOptions): Promise<T>;
   post<T>(path: string, body?: Record<string, unknown>): Promise<T>;
 }
 
@@ -31,7 +33,6 @@ export interface DeployRequest {
   timeoutMs: number;
   /** Drain deadline for the old color's upstreams (the API's `timeout`); default: each one's own. */
   drainTimeout: string | undefined;
-  pollMs?: number;
 }
 
 export interface DeployContext {
@@ -163,34 +164,69 @@ class Release {
     this.#checkInterrupt();
   }
 
+  /**
+   * GET /api/wait?state=ready for every new container at once: answered the moment the proxy has
+   * it as a ready upstream, at once when it is rejected or stops, else at the timeout with why.
+   */
   async #waitReady(): Promise<void> {
-    const { timeoutMs, service } = this.#req;
-    const pollMs = this.#req.pollMs ?? 250;
+    const { timeoutMs } = this.#req;
     await this.#log.step(`wait for ${this.#to} ready (timeout ${formatDuration(timeoutMs)})`, async () => {
-      const deadline = performance.now() + timeoutMs;
-      let last: Readiness | undefined;
-      let lastError = '';
-      for (;;) {
-        this.#checkInterrupt();
-        try {
-          last = assessReadiness(await this.#ctx.admin.get<StatusSnapshot>(statusPath), service, this.#to, this.#ids);
-          lastError = '';
-          if (last.fatal) throw new StepFailed(last.fatal);
-          if (last.done) return last;
-        } catch (err) {
-          if (err instanceof StepFailed) throw err;
-          lastError = (err as Error).message;
-        }
-        if (performance.now() >= deadline) throw new StepFailed(await this.#notReady(last, lastError));
-        await sleep(pollMs, undefined, { signal: this.#ctx.signal }).catch(() => {});
-      }
+      const deadline = Date.now() + timeoutMs;
+      const ac = new AbortController();
+      const signal = this.#ctx.signal ? AbortSignal.any([ac.signal, this.#ctx.signal]) : ac.signal;
+      const outcomes = await Promise.all(
+        this.#ids.map(async (id) => {
+          const o = await this.#waitOne(id, 'ready', deadline, signal);
+          if (o.fatal) ac.abort(); // waiting for the others cannot help any more
+          return o;
+        }),
+      );
+      this.#checkInterrupt();
+      const fatal = outcomes.flatMap((o) => (o.fatal ? [o.fatal] : []));
+      if (fatal.length) throw new StepFailed(fatal.join('; '));
+      const ready = outcomes.filter((o) => o.reached).length;
+      if (ready < outcomes.length) throw new StepFailed(await this.#notReady(outcomes));
+      return { ready, total: outcomes.length };
     }, (r) => `${r.ready}/${r.total} ready`);
   }
 
-  async #notReady(last: Readiness | undefined, lastError: string): Promise<string> {
+  /**
+   * One container's wait until `deadline`. An admin API that cannot be reached is asked again
+   * (every 250 ms) until the deadline; a refusal (a 4xx other than the wait's own) is fatal.
+   */
+  async #waitOne(id: string, state: WaitState, deadline: number, signal: AbortSignal): Promise<WaitOutcome> {
+    let lastError = '';
+    for (;;) {
+      if (signal.aborted) return { id, reached: false, lastError };
+      try {
+        const r = await waitFor(this.#ctx.admin, id, state, Math.max(0, deadline - Date.now()), { fail: state === 'gone' ? [] : ['rejected', 'stopped'], signal });
+        if (!r.ok) return { id, reached: false, answer: r.answer, fatal: r.answer.code === 'WAIT_FAILED' ? r.answer.message : undefined, lastError };
+        return { id, reached: true, answer: r.answer, fatal: state === 'gone' ? undefined : this.#misplaced(r.answer), lastError };
+      } catch (err) {
+        if (signal.aborted) return { id, reached: false, lastError };
+        if (err instanceof AdminApiError) return { id, reached: false, fatal: `the proxy refused to wait for ${id.slice(0, 12)}: ${err.code}: ${err.message}`, lastError };
+        lastError = (err as Error).message;
+        if (Date.now() >= deadline) return { id, reached: false, lastError };
+        await sleep(250, undefined, { signal }).catch(() => {});
+      }
+    }
+  }
+
+  /** A ready container registered under another service or color: the labels are wrong. */
+  #misplaced(a: WaitAnswer): string | undefined {
+    const up = a.upstream;
+    if (!up) return undefined;
+    if (up.service !== this.#req.service) return `container ${up.name} is an upstream of service ${up.service}, not ${this.#req.service}: check its bluegreen.service label`;
+    if (up.color !== this.#to) return `container ${up.name} has color ${up.color ?? 'none'}, not ${this.#to}: check its bluegreen.color label`;
+    return undefined;
+  }
+
+  async #notReady(outcomes: readonly WaitOutcome[]): Promise<string> {
     const parts = [`${this.#newService} did not become ready within ${formatDuration(this.#req.timeoutMs)}`];
-    if (last) parts.push(`the proxy says ${last.detail.join(', ')}`);
-    if (lastError) parts.push(`last admin API error: ${lastError}`);
+    const said = outcomes.map((o) => (o.answer ? describeWait(o.answer) : `${o.id.slice(0, 12)}: no answer from the proxy`));
+    parts.push(`the proxy says ${said.join(', ')}`);
+    const errors = [...new Set(outcomes.map((o) => o.lastError).filter((e) => e !== ''))];
+    if (errors.length) parts.push(`last admin API error: ${errors.join('; ')}`);
     const docker = await this.#compose!.containerStates(this.#ids);
     if (docker.length) parts.push(`docker says ${docker.join(', ')}`);
     return parts.join('; ');
@@ -303,13 +339,28 @@ class Release {
     // The proxy aborts what is left at each deadline and removes the upstream: wait a little past the last one.
     const last = Math.max(Date.now(), ...deadlines.map((d) => (d ? Date.parse(d) : 0)));
     const until = last + 3_000;
-    for (;;) {
-      const left = stillPresent(await this.#ctx.admin.get<StatusSnapshot>(statusPath), ids);
-      if (left.length === 0) return ids.length;
-      if (Date.now() >= until) throw new StepFailed(`still in the proxy after their drain deadline: ${left.map((u) => `${u.name} ${u.state}, ${u.inFlight} in flight`).join('; ')}`);
-      await sleep(this.#req.pollMs ?? 100);
-    }
+    const signal = new AbortController().signal;
+    const outcomes = await Promise.all(ids.map((id) => this.#waitOne(id, 'gone', until, signal)));
+    const left = outcomes.filter((o) => !o.reached);
+    if (left.length === 0) return ids.length;
+    const what = left.map((o) => {
+      const u = o.answer?.upstream;
+      return u ? `${u.name} ${u.state}, ${u.inFlight} in flight` : `${o.id.slice(0, 12)}: ${o.fatal ?? (o.lastError || 'no answer from the proxy')}`;
+    });
+    throw new StepFailed(`still in the proxy after their drain deadline: ${what.join('; ')}`);
   }
+}
+
+/** How one container's wait ended. */
+interface WaitOutcome {
+  id: string;
+  reached: boolean;
+  /** The proxy's last answer about it. */
+  answer?: WaitAnswer;
+  /** Why waiting cannot help (rejected, stopped, wrong service or color, refused). */
+  fatal?: string | undefined;
+  /** The last error reaching the admin API, '' when none. */
+  lastError: string;
 }
 
 function describeService(s: StatusSnapshot, name: string): string {

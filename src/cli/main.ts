@@ -3,6 +3,7 @@ import { isControlCommand, runControlCommand } from './control-commands.ts';
 import { runDeployCommand } from './deploy.ts';
 import { serve } from './serve.ts';
 import { socketFilter } from './socket-filter.ts';
+import { runWaitCommand } from './wait-command.ts';
 
 const USAGE = `usage: bluegreen <command> [options]
 
@@ -15,6 +16,8 @@ commands:
   drain UPSTREAM_ID [--timeout 5s]
                                  take an upstream out of rotation and remove it when idle
   color-mode SERVICE auto|manual whether the newest ready color takes over by itself
+  wait CONTAINER [--state routed|ready|gone] [--timeout 30s]
+                                 until the proxy routes to a container (or dropped it)
   deploy SERVICE [-f FILE] [--image IMAGE] [--rollback]
                                  blue/green release with docker compose (see bluegreen deploy --help)
   socket-filter                  read-only filter for the Docker socket (see bluegreen socket-filter --help)
@@ -31,6 +34,8 @@ async function main(argv: string[]): Promise<number> {
       return serve(rest);
     case 'deploy':
       return runDeployCommand(rest);
+    case 'wait':
+      return runWaitCommand(rest);
     case 'socket-filter':
       return socketFilter(rest);
     case undefined:

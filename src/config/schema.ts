@@ -209,8 +209,9 @@ const text = leaf<string, string>((v) => {
   return ok(v.trim());
 });
 
+// A secret: its reasons name what kind of value it is, never the value (error messages reach logs).
 const token = leaf<string, string>((v) => {
-  if (typeof v !== 'string') return no(`${show(v)} is not text (quote it in YAML)`);
+  if (typeof v !== 'string') return no(`${typeof v === 'object' ? show(v) : `a ${typeof v}`} is not text (quote it in YAML)`);
   if (v === '') return no('is empty');
   if (/[^\x21-\x7e]/.test(v)) return no('contains whitespace, control or non-ASCII characters');
   return ok(v);

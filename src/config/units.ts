@@ -58,7 +58,7 @@ export function tryParseDuration(text: string): UnitResult {
 export function parseDuration(text: string): number {
   const r = tryParseDuration(text);
   if (r.ok) return r.value;
-  throw new BluegreenError('BAD_CONFIG', `duration ${JSON.stringify(String(text))} ${r.reason}`);
+  throw new BluegreenError('BAD_CONFIG', `duration ${quote(text)} ${r.reason}`);
 }
 
 const SIZE_UNITS: ReadonlyMap<string, bigint> = new Map([
@@ -107,7 +107,21 @@ export function tryParseSize(text: string): UnitResult {
 export function parseSize(text: string): number {
   const r = tryParseSize(text);
   if (r.ok) return r.value;
-  throw new BluegreenError('BAD_CONFIG', `size ${JSON.stringify(String(text))} ${r.reason}`);
+  throw new BluegreenError('BAD_CONFIG', `size ${quote(text)} ${r.reason}`);
+}
+
+/**
+ * The input as an error message shows it: JSON-quoted text. A caller outside the types may pass
+ * something else: it is quoted as String() makes it, or named by its type when even String() throws
+ * (an object without a prototype), so that the error is still BAD_CONFIG, never a TypeError.
+ */
+function quote(text: unknown): string {
+  if (typeof text === 'string') return JSON.stringify(text);
+  try {
+    return JSON.stringify(String(text));
+  } catch {
+    return `(${text === null ? 'null' : typeof text} that is not text)`;
+  }
 }
 
 function fail(reason: string): UnitResult {

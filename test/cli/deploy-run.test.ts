@@ -23,6 +23,8 @@ class FakeCompose implements Compose {
   readonly describe = 'fake compose';
   readonly calls: string[] = [];
   readonly rejected: unknown[] = [];
+  /** Discovery tells /api/wait when it rejects a container. */
+  readonly rejectListeners = new Set<() => void>();
   readonly #proxy: Proxy;
   readonly #port: number;
   readonly #ids = new Map<string, string>();
@@ -46,6 +48,7 @@ class FakeCompose implements Compose {
     this.#ids.set(service, id);
     if (this.behaviour.rejectLabel) {
       this.rejected.push({ id, name: `${service}-1`, label: 'bluegreen.port', value: 'x', reason: 'bad', message: 'bluegreen.port "x" is not a port number' });
+      for (const l of this.rejectListeners) l();
       return id;
     }
     this.#proxy.registry.addUpstream({ id, name: `${service}-${seq}`, service: 'web', host: '127.0.0.1', port: this.#port, state, color, createdAt: Date.now() });
@@ -79,7 +82,18 @@ class FakeCompose implements Compose {
 
 async function setup(t: TestContext) {
   const compose = { current: undefined as FakeCompose | undefined };
-  const h = await startAdmin({ discovery: { status: () => ({}), get rejected() { return compose.current?.rejected ?? []; } } });
+  const h = await startAdmin({
+    discovery: {
+      status: () => ({}),
+      get rejected() {
+        return compose.current?.rejected ?? [];
+      },
+      onRejectedChange(listener: () => void) {
+        compose.current?.rejectListeners.add(listener);
+        return () => compose.current?.rejectListeners.delete(listener);
+      },
+    },
+  });
   t.after(() => h.close());
   const app = await startUpstream('app');
   t.after(() => app.close());
@@ -90,7 +104,7 @@ async function setup(t: TestContext) {
     let out = '';
     let err = '';
     const code = await runDeploy(
-      { service: 'web', rollback: false, keepOld: false, image: undefined, imageVar: undefined, timeoutMs: 2_000, drainTimeout: undefined, pollMs: 20, ...over },
+      { service: 'web', rollback: false, keepOld: false, image: undefined, imageVar: undefined, timeoutMs: 2_000, drainTimeout: undefined, ...over },
       { admin, compose: async () => fake, out: (s) => (out += s), err: (s) => (err += s) },
     );
     return { code, out, err };
