@@ -28,6 +28,8 @@ export interface Sample {
 export interface WsEvent {
   t: number;
   type: 'dropped' | 'closed';
+  /** The close code the client saw (1006: no close frame; 0: the handshake failed). */
+  code: number;
   detail: string;
 }
 
@@ -55,14 +57,17 @@ export class DeployLoad {
   readonly #host: string;
   readonly #shape: LoadShape;
   readonly #agent: Agent;
+  readonly #pauseMs: number;
   readonly #bodies: Record<'post8k' | 'post1m', { body: Buffer; sha: string }>;
   #running = false;
   #workers: Promise<void>[] = [];
 
-  constructor(url: string, host: string, shape: LoadShape = DEFAULT_SHAPE) {
+  /** `pauseMs`: each HTTP worker waits this long between two requests (default 0: back to back). */
+  constructor(url: string, host: string, shape: LoadShape = DEFAULT_SHAPE, opts: { pauseMs?: number } = {}) {
     this.#url = url;
     this.#host = host;
     this.#shape = shape;
+    this.#pauseMs = opts.pauseMs ?? 0;
     this.#agent = new Agent({ connections: 64, keepAliveTimeout: 4_000, headersTimeout: TIMEOUT_MS, bodyTimeout: TIMEOUT_MS });
     const mk = (n: number): { body: Buffer; sha: string } => {
       const body = randomBytes(n);
@@ -92,7 +97,10 @@ export class DeployLoad {
 
   async #httpWorker(kind: Kind, i: number): Promise<void> {
     let n = 0;
-    while (this.#running) this.samples.push(await this.#send(kind, `/${kind}/${i}/${n++}`));
+    while (this.#running) {
+      this.samples.push(await this.#send(kind, `/${kind}/${i}/${n++}`));
+      if (this.#pauseMs > 0 && this.#running) await new Promise((r) => setTimeout(r, this.#pauseMs));
+    }
   }
 
   async #send(kind: Kind, path: string): Promise<Sample> {
@@ -183,6 +191,7 @@ export class DeployLoad {
           this.wsEvents.push({
             t: Date.now(),
             type: clean ? 'closed' : 'dropped',
+            code: opened ? code : 0,
             detail: opened ? `code ${code} ${reason.toString()} ${errText}`.trim() : `handshake failed: ${errText}`,
           });
         }

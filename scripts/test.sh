@@ -40,4 +40,6 @@ if [ "${#e2e[@]}" -gt 0 ]; then
   scripts/build-images.sh
   step "end-to-end tests on the Docker Engine (${#e2e[@]} files)"
   node --test --test-concurrency=1 --test-timeout=600000 "${e2e[@]}"
+  step "soak, 60-second form (npm run soak runs 10 minutes)"
+  node bench/soak.ts --duration 60
 fi
