@@ -17,6 +17,11 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: 
   });
 }
 
+/** Until the admin server holds a wait (the CLI process starts in a second or two). */
+async function untilWaiting(admin: { readonly waiting: number }): Promise<void> {
+  for (let i = 0; i < 2000 && admin.waiting === 0; i++) await sleep(5);
+}
+
 test('bluegreen wait: 0 once routed (the container appears after the call), 4 with the reason at the timeout, gone', async (t) => {
   const h = await startAdmin({ token: 'tok' });
   t.after(() => h.close());
@@ -26,7 +31,7 @@ test('bluegreen wait: 0 once routed (the container appears after the call), 4 wi
   const env = { BLUEGREEN_ADMIN: h.adminUrl, BLUEGREEN_ADMIN_TOKEN: 'tok' };
 
   const waiting = cli(['wait', 'web-7', '--timeout', '20s'], env);
-  for (let i = 0; i < 2000 && h.admin.waiting === 0; i++) await sleep(5);
+  await untilWaiting(h.admin);
   assert.equal(h.admin.waiting, 1, 'the CLI is waiting');
   reg.addUpstream({ id: 'f00d0000aaaa', name: 'web-7', service: 'web', host: '127.0.0.1', port: app.port, state: 'starting' });
   reg.setState('f00d0000aaaa', 'ready');
@@ -44,7 +49,7 @@ test('bluegreen wait: 0 once routed (the container appears after the call), 4 wi
   assert.equal(JSON.parse(json.stdout).reason, 'present');
 
   const gone = cli(['wait', 'web-8', '--state', 'gone'], env);
-  for (let i = 0; i < 2000 && h.admin.waiting === 0; i++) await sleep(5);
+  await untilWaiting(h.admin);
   reg.drain('f00d0000bbbb');
   const g = await gone;
   assert.equal(g.code, 0, g.stderr);
