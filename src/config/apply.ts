@@ -23,6 +23,7 @@ export function toDataPlaneOptions(s: Settings): Partial<DataPlaneOptions> {
     clientKeepAliveMs: s.clientKeepAlive,
     trustedProxies: [...s.trustedProxies],
     shutdownGraceMs: s.shutdownGrace,
+    shutdownIdleCloseMs: s.shutdownIdleClose,
     defaultService: s.defaultService,
     accessLog: s.accessLog,
   };

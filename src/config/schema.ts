@@ -85,6 +85,10 @@ export const SETTINGS = {
     kind: 'duration', default: '30s', restart: false, flag: 'shutdown-grace', arg: 'DURATION',
     doc: 'On SIGTERM, how long in-flight requests may finish before they are aborted.',
   },
+  shutdownIdleClose: {
+    kind: 'duration', default: undefined, restart: false, flag: 'shutdown-idle-close', arg: 'DURATION',
+    doc: 'On SIGTERM, an idle keep-alive client connection is closed once it has been idle this long (a request that comes first is answered with Connection: close). Default: clientKeepAlive, the idle time advertised to clients in Keep-Alive: timeout=N, so no client that honours it is racing the close.',
+  },
   defaultDrainTimeout: {
     kind: 'duration', default: '10s', restart: true, flag: 'default-drain-timeout', arg: 'DURATION',
     doc: 'Drain deadline of an upstream that names none (a bluegreen.drain-timeout label names one).',
@@ -391,6 +395,7 @@ export const settingsFieldsSchema = z.strictObject({
   connectionsPerUpstream: int(1, 65_535).prefault(SETTINGS.connectionsPerUpstream.default),
   clientKeepAlive: duration.prefault(SETTINGS.clientKeepAlive.default),
   shutdownGrace: duration.prefault(SETTINGS.shutdownGrace.default),
+  shutdownIdleClose: duration.optional(),
   defaultDrainTimeout: duration.prefault(SETTINGS.defaultDrainTimeout.default),
   defaultService: serviceName.optional(),
   logLevel: logLevel.prefault(SETTINGS.logLevel.default),

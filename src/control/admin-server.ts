@@ -10,7 +10,7 @@ import { assertAdminBindingAllowed } from './binding.ts';
 import { DASHBOARD_HEADERS, loadDashboardAssets, type Asset } from './dashboard-assets.ts';
 import { readJsonBody, sendApiError, sendJson } from './http-io.ts';
 import { ProxyMetrics } from './metrics.ts';
-import type { ConfigStatusProvider, DiscoveryProvider } from './providers.ts';
+import { numberField, safeStatus, type ConfigStatusProvider, type DiscoveryProvider } from './providers.ts';
 import { StatusFeed } from './status-feed.ts';
 import { buildStatus, type StatusSnapshot } from './status.ts';
 import { Waits } from './wait.ts';
@@ -104,11 +104,15 @@ export class AdminServer {
     const path = new URL(req.url ?? '/', 'http://admin').pathname;
     const method = req.method ?? 'GET';
     if (path === '/healthz') {
-      // Liveness for the image's HEALTHCHECK: no token, no data beyond "the proxy is serving".
+      // Readiness for the image's HEALTHCHECK and for upgrades (a new instance beside the old one is
+      // ready once it serves with Docker's containers known): no token, nothing beyond that.
       allow(req, 'GET');
-      const ok = this.#opts.dataPlane.listening && !this.#opts.dataPlane.closing;
+      const plane = this.#opts.dataPlane;
+      const d = this.#opts.discovery;
+      const synced = !d || numberField(safeStatus(d), 'lastSyncAt') !== undefined;
+      const ok = plane.listening && !plane.closing && synced;
       res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
-      res.end(ok ? 'ok\n' : 'not serving\n');
+      res.end(ok ? 'ok\n' : plane.listening && !plane.closing ? 'not ready: no sync with Docker yet\n' : 'not serving\n');
       return;
     }
     const asset = method === 'GET' || method === 'HEAD' ? this.#assets.get(path) : undefined;

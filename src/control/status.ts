@@ -13,6 +13,8 @@ export interface UpstreamStatus {
   service: string;
   address: string;
   state: UpstreamState;
+  /** Why it is in its state (probe or Docker health verdict), '' when nobody said. */
+  stateReason: string;
   color: string | null;
   inFlight: number;
   webSockets: number;
@@ -20,6 +22,8 @@ export interface UpstreamStatus {
   failures: number;
   retries: number;
   abortedAtDeadline: number;
+  /** ISO time until which a failed connect makes the balancer try it last; null when it is not marked. */
+  connectFailedUntil: string | null;
   /** ISO time at which a drain aborts what is left; null unless draining. */
   drainDeadline: string | null;
   createdAt: string;
@@ -45,7 +49,7 @@ export interface ServiceStatus {
 }
 
 export interface StatusSnapshot {
-  proxy: { requests: number; active: number; retries: number; failed: number; held: number; holdTimeouts: number; closing: boolean };
+  proxy: { requests: number; active: number; retries: number; failed: number; held: number; holdTimeouts: number; heldBeforeSync: number; closing: boolean };
   services: ServiceStatus[];
   routing: { defaultService: string | null; conflicts: string[] };
   discovery: { status: unknown; rejected: unknown[] } | null;
@@ -65,6 +69,7 @@ export function upstreamStatus(u: Upstream): UpstreamStatus {
     service: u.service,
     address: u.address,
     state: u.state,
+    stateReason: u.stateReason,
     color: u.color ?? null,
     inFlight: u.inFlight,
     webSockets: u.webSockets,
@@ -72,6 +77,7 @@ export function upstreamStatus(u: Upstream): UpstreamStatus {
     failures: u.failures,
     retries: u.retries,
     abortedAtDeadline: u.abortedAtDeadline,
+    connectFailedUntil: u.failedUntil > Date.now() ? new Date(u.failedUntil).toISOString() : null,
     drainDeadline: u.state === 'draining' && u.drainDeadline !== undefined ? new Date(u.drainDeadline).toISOString() : null,
     createdAt: new Date(u.createdAt).toISOString(),
   };

@@ -29,6 +29,8 @@ export interface DataPlaneStats {
   failed: number;
   held: number;
   holdTimeouts: number;
+  /** Requests that waited for discovery's first sync (held, not answered 404). */
+  heldBeforeSync: number;
 }
 
 /**
@@ -38,7 +40,7 @@ export interface DataPlaneStats {
 export class DataPlane {
   readonly registry: Registry;
   readonly options: DataPlaneOptions;
-  readonly stats: DataPlaneStats = { requests: 0, active: 0, retries: 0, failed: 0, held: 0, holdTimeouts: 0 };
+  readonly stats: DataPlaneStats = { requests: 0, active: 0, retries: 0, failed: 0, held: 0, holdTimeouts: 0, heldBeforeSync: 0 };
   /** Told about every request's outcome, retry and hold (metrics); none by default. */
   observer: RequestObserver | undefined;
   #router: Router;
@@ -155,6 +157,7 @@ export class DataPlane {
     // it waits, bounded by the hold timeout.
     const early = this.#router.match(host, url);
     if (early.service && (!early.service.isDefault || early.service.eligible().length > 0)) return early.service;
+    this.stats.heldBeforeSync++;
     await waitOrAbort(this.#ready, this.options.holdTimeoutMs, signal);
     return this.#routeNow(host, url);
   }

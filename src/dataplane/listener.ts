@@ -1,10 +1,14 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { Server as NetServer, type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
+import { ClientConnections } from './client-connections.ts';
 import type { DataPlane } from './data-plane.ts';
+
+/** How often a stopping listener looks for connections that have become idle long enough to close. */
+const STOP_POLL_MS = 50;
 
 export interface ListenAddress {
   host: string;
@@ -41,6 +45,8 @@ export class Listener {
   readonly tls: boolean;
   readonly #plane: DataPlane;
   readonly #log: Logger;
+  /** Tracked from the first listen(), so that a stop knows which connections are idle and since when. */
+  #connections: ClientConnections | undefined;
 
   constructor(plane: DataPlane, log: Logger, opts: ListenerOptions = {}) {
     this.#plane = plane;
@@ -73,6 +79,7 @@ export class Listener {
   }
 
   listen(addr: ListenAddress): Promise<AddressInfo> {
+    this.#connections ??= new ClientConnections(this.server, this.tls);
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen({ host: addr.host, port: addr.port, reusePort: true }, () => {
@@ -85,17 +92,53 @@ export class Listener {
     });
   }
 
+  /**
+   * Graceful stop, for SIGTERM and for upgrades (a new process on the same address takes the new
+   * connections, thanks to SO_REUSEPORT):
+   * 1. stop accepting at once (the socket leaves the reuseport group; what is still queued on it
+   *    is moved to the other listener when net.ipv4.tcp_migrate_req=1, and reset otherwise);
+   * 2. every response from now on carries `Connection: close`, so a connection that carries one
+   *    more request closes right after it, without a race;
+   * 3. idle keep-alive connections stay open until they have been idle for `shutdownIdleClose`
+   *    (default: the keep-alive time clients were told), then close; one that has begun to receive
+   *    a request is not idle;
+   * 4. once nothing is in flight and no connection is left, or at the grace deadline, what remains
+   *    is aborted (held requests 503, WebSockets a 1001 close) and the connections are closed.
+   */
   async stop(graceMs: number): Promise<void> {
     const started = Date.now();
     this.#plane.beginClosing();
     this.#plane.listening = false;
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeIdleConnections();
-    const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), graceMs).unref());
-    const outcome = await Promise.race([this.#plane.idle().then(() => 'idle' as const), timer]);
+    // net.Server's close, not http.Server's: that one also destroys every idle keep-alive
+    // connection at once, under a client that may be sending a request on it right now.
+    const closed = new Promise<void>((resolve) => {
+      if (this.server.listening) NetServer.prototype.close.call(this.server, () => resolve());
+      else resolve();
+    });
+    const conns = this.#connections;
+    const idleMs = this.#plane.options.shutdownIdleCloseMs ?? this.#plane.options.clientKeepAliveMs;
+    const deadline = started + graceMs;
+    let outcome: 'idle' | 'timeout' = 'timeout';
+    let idleClosed = 0;
+    for (;;) {
+      if (conns) idleClosed += conns.closeIdle(idleMs);
+      if (this.#plane.stats.active === 0 && (conns?.open ?? 0) === 0) {
+        outcome = 'idle';
+        break;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      await new Promise((r) => setTimeout(r, Math.min(left, STOP_POLL_MS)));
+    }
     const aborted = await this.#plane.abortRemaining();
-    this.server.closeAllConnections();
-    await Promise.race([closed, new Promise((r) => setTimeout(r, 1000).unref())]);
-    this.#log.info({ outcome, aborted, ms: Date.now() - started, ...(this.tls ? { protocol: 'https' } : {}) }, 'listener stopped');
+    conns?.destroyHttp();
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 1100).unref())]);
+    conns?.destroyAll();
+    // http.Server's close now only stops its header-timeout timer: no connection is left.
+    this.server.close();
+    this.#log.info(
+      { outcome, aborted, idleClosed, ms: Date.now() - started, ...(this.tls ? { protocol: 'https' } : {}) },
+      'listener stopped',
+    );
   }
 }

@@ -22,6 +22,11 @@ export interface DataPlaneOptions {
   trustedProxies: string[];
   /** How long the proxy's own shutdown waits for in-flight requests. */
   shutdownGraceMs: number;
+  /**
+   * On shutdown, an idle keep-alive client connection is closed once it has been idle this long;
+   * undefined: clientKeepAliveMs (the idle time clients are told in `Keep-Alive: timeout=N`).
+   */
+  shutdownIdleCloseMs: number | undefined;
   /** The service that takes requests no route matches (else: the one service without hosts and path). */
   defaultService: string | undefined;
   /** One log line per request. */
@@ -41,6 +46,7 @@ export const DEFAULT_DATAPLANE_OPTIONS: Readonly<DataPlaneOptions> = Object.free
   clientKeepAliveMs: 5_000,
   trustedProxies: [],
   shutdownGraceMs: 30_000,
+  shutdownIdleCloseMs: undefined,
   defaultService: undefined,
   accessLog: false,
 });

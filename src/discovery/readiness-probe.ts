@@ -24,6 +24,8 @@ export interface ProbeHandlers {
   onReady(): void;
   /** UNHEALTHY_AFTER_FAILURES failures in a row after ready. */
   onUnhealthy(reason: string): void;
+  /** A failed check before the first success (the upstream is still starting). */
+  onStartingFailure?(reason: string): void;
 }
 
 /** One check: resolves with undefined on success or the reason it failed. Never rejects. */
@@ -92,6 +94,8 @@ export async function runReadinessProbe(target: ProbeTarget, signal: AbortSignal
         state = 'ready';
         handlers.onReady();
       }
+    } else if (state === 'starting') {
+      handlers.onStartingFailure?.(failed);
     } else if (state === 'ready' && ++failures >= UNHEALTHY_AFTER_FAILURES) {
       state = 'unhealthy';
       handlers.onUnhealthy(failed);

@@ -101,8 +101,9 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return up;
   }
 
-  setState(id: string, state: UpstreamState): void {
-    this.upstream(id).setState(state);
+  /** `reason` (a probe's or Docker's verdict) is shown in the admin status. */
+  setState(id: string, state: UpstreamState, reason?: string): void {
+    this.upstream(id).setState(state, reason);
   }
 
   /**
@@ -210,7 +211,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   #setActiveColor(svc: Service, color: string | undefined, why: string): void {
     const from = svc.activeColor;
     svc.activeColor = color;
-    svc.colorNote = why;
+    svc.switchNote = why;
     svc.invalidate();
     this.#log.info({ service: svc.name, from, to: color, why }, 'active color switched');
     this.emit('service-changed', svc);

@@ -21,8 +21,8 @@ export class Service {
   paused = false;
   activeColor: string | undefined;
   colorMode: ColorMode = 'auto';
-  /** Why the active color is what it is, or why nothing switched (for the admin status). */
-  colorNote = '';
+  /** Why the active color became what it is (the last switch). */
+  switchNote = '';
   held = 0;
   holdTimeouts = 0;
   maxHoldMs = 0;
@@ -59,6 +59,36 @@ export class Service {
   /** Called by the registry whenever membership, a state, or the active color changes. */
   invalidate(): void {
     this.#eligible = null;
+  }
+
+  /**
+   * For the admin status: why a newer color is not taking over (none of its upstreams is ready,
+   * with each one's state and reason), else why the active color is what it is.
+   */
+  get colorNote(): string {
+    return this.waitingColorNote() ?? this.switchNote;
+  }
+
+  /** A color newer than the active one that has no ready upstream, and why; undefined when there is none. */
+  waitingColorNote(): string | undefined {
+    const active = this.activeColor;
+    if (active === undefined) return undefined;
+    const newest = new Map<string, number>();
+    for (const u of this.upstreams.values()) {
+      if (u.color === undefined || u.state === 'draining' || u.state === 'gone') continue;
+      newest.set(u.color, Math.max(newest.get(u.color) ?? -Infinity, u.createdAt));
+    }
+    const activeAge = newest.get(active) ?? -Infinity;
+    const notes: string[] = [];
+    for (const [color, age] of newest) {
+      if (color === active || age <= activeAge) continue;
+      const ups = [...this.upstreams.values()].filter((u) => u.color === color && u.state !== 'draining' && u.state !== 'gone');
+      if (ups.some((u) => u.state === 'ready')) continue;
+      const why = ups.map((u) => `${u.name} ${u.state}${u.stateReason ? `: ${u.stateReason}` : ''}`).join('; ');
+      notes.push(`color ${color} is newer but not switched to: no ready upstream (${why})`);
+    }
+    if (notes.length === 0) return undefined;
+    return `${notes.join('; ')}; ${active} keeps serving`;
   }
 
   colors(): string[] {

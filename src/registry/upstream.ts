@@ -53,6 +53,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   #inFlight = new Set<InFlightHandle>();
   /** Until this time (ms), a connect failure makes the balancer try others first. */
   failedUntil = 0;
+  /** Why it is in its state (a probe's or Docker's verdict), '' when nobody said; for the admin status. */
+  stateReason = '';
   drainDeadline: number | undefined;
   requests = 0;
   failures = 0;
@@ -93,8 +95,9 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     return `${this.host}:${this.port}`;
   }
 
-  setState(to: UpstreamState): void {
+  setState(to: UpstreamState, reason?: string): void {
     const from = this.#state;
+    if (reason !== undefined && canTransition(from, to)) this.stateReason = reason;
     if (from === to) return;
     if (!canTransition(from, to)) {
       throw new BluegreenError(

@@ -13,6 +13,7 @@ function up(spec: string, service = 'web'): UpstreamStatus {
     service,
     address: '10.0.0.1:8080',
     state: state as UpstreamStatus['state'],
+    stateReason: '',
     color: color === '-' ? null : color,
     inFlight: 0,
     webSockets: 0,
@@ -20,6 +21,7 @@ function up(spec: string, service = 'web'): UpstreamStatus {
     failures: 0,
     retries: 0,
     abortedAtDeadline: 0,
+    connectFailedUntil: null,
     drainDeadline: state === 'draining' ? '2030-01-01T00:00:00.000Z' : null,
     createdAt: '2026-01-01T00:00:00.000Z',
   };
@@ -47,7 +49,7 @@ function svc(name: string, active: string | null, mode: 'auto' | 'manual', ups: 
 
 function status(services: ServiceStatus[], rejected: unknown[] = []): StatusSnapshot {
   return {
-    proxy: { requests: 0, active: 0, retries: 0, failed: 0, held: 0, holdTimeouts: 0, closing: false },
+    proxy: { requests: 0, active: 0, retries: 0, failed: 0, held: 0, holdTimeouts: 0, heldBeforeSync: 0, closing: false },
     services,
     routing: { defaultService: null, conflicts: [] },
     discovery: { status: {}, rejected },

@@ -17,3 +17,20 @@ test('/healthz answers 200 without a token while the proxy serves, 503 once it s
   await proxy.stop(50);
   assert.equal((await request(`${url}/healthz`)).status, 503);
 });
+
+test('/healthz says ready only after the first sync with Docker (an upgrade waits for it)', async (t) => {
+  const { proxy } = await startProxy();
+  t.after(() => proxy.stop(50));
+  let lastSyncAt: number | undefined;
+  const discovery = { status: () => ({ connected: lastSyncAt !== undefined, lastSyncAt }), rejected: [] };
+  const admin = new AdminServer({ registry: proxy.registry, dataPlane: proxy.dataPlane, logger: silentLogger, discovery });
+  const a = await admin.listen({ host: '127.0.0.1', port: 0 });
+  t.after(() => admin.close());
+  const before = await request(`http://127.0.0.1:${a.port}/healthz`);
+  assert.equal(before.status, 503);
+  assert.equal(before.body, 'not ready: no sync with Docker yet\n');
+  lastSyncAt = Date.now();
+  const after = await request(`http://127.0.0.1:${a.port}/healthz`);
+  assert.equal(after.status, 200);
+  assert.equal(after.body, 'ok\n');
+});
