@@ -38,7 +38,8 @@ cp -r package.json package-lock.json bin src "$stage/"
 (cd "$stage" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --prefer-offline 2>&1 | grep -v 'nodedir' >&2)
 rm -f "$stage/package-lock.json"
 t0=$(date +%s)
-docker build -q --build-arg "BASE_IMAGE=$BASE_IMAGE" --label "io.bluegreen.build.key=$key" -t "$TAG" . >/dev/null
+# --network none: the build needs no network (and does not depend on the engine's default bridge).
+docker build -q --network none --build-arg "BASE_IMAGE=$BASE_IMAGE" --label "io.bluegreen.build.key=$key" -t "$TAG" . >/dev/null
 size=$(docker image inspect -f '{{.Size}}' "$TAG")
 echo "build-proxy-image: built $TAG FROM $BASE_IMAGE in $(( $(date +%s) - t0 )) s; size $((size / 1000000)) MB" >&2
 echo "$TAG"
