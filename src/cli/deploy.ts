@@ -11,9 +11,9 @@ A blue/green release of SERVICE with docker compose, steered through the proxy's
   1. read the proxy's status: the active color; the idle color is the other of blue and green
   2. set the service's color switching to manual (the switch is the deploy's decision)
   3. compose up -d --no-deps --force-recreate SERVICE-<idle>   (with --image, see below)
-  4. wait until the proxy reports every container of it ready   (--timeout)
+  4. wait until the proxy has every container of it ready   (GET /api/wait; --timeout)
   5. switch the service to the idle color
-  6. drain the old color's upstreams through the proxy and wait until they are gone
+  6. drain the old color's upstreams through the proxy and wait until they are gone (GET /api/wait)
   7. compose stop SERVICE-<old>
 If step 3 or 4 fails, nothing switches: the new color is stopped again, the color mode restored,
 and deploy exits 4 saying why (the upstream's state, a rejected label, the container's state).

@@ -61,8 +61,7 @@ export async function waitFor(
 export function describeWait(a: WaitAnswer): string {
   const u = a.upstream;
   if (u) {
-    const why = (u as Partial<Record<'stateReason', unknown>>).stateReason;
-    return `${u.name} (${u.id.slice(0, 12)}): ${u.state}${typeof why === 'string' && why ? ` (${why})` : ''}${a.reason === 'inactive' ? ', color not active' : ''}`;
+    return `${u.name} (${u.id.slice(0, 12)}): ${u.state}${u.stateReason ? ` (${u.stateReason})` : ''}${a.reason === 'inactive' ? ', color not active' : ''}`;
   }
   const short = a.container.slice(0, 12);
   if (a.reason === 'rejected' && a.rejected[0]) return `${a.rejected[0].name} (${a.rejected[0].id.slice(0, 12)}): rejected`;

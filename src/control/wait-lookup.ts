@@ -124,12 +124,6 @@ function serviceOf(svc: Service | undefined): Look['service'] {
   return svc ? { name: svc.name, activeColor: svc.activeColor ?? null, colorMode: svc.colorMode, paused: svc.paused } : null;
 }
 
-/** Why the upstream is in its state (a probe's or Docker health's last verdict), when the registry knows. */
-function stateReasonOf(s: UpstreamStatus): string {
-  const why = (s as Partial<Record<'stateReason', unknown>>).stateReason;
-  return typeof why === 'string' ? why : '';
-}
-
 /** Where the container `q.key` stands; `since` is when the wait began (for `fail=stopped`). */
 export function look(src: LookSources, q: WaitQuery, since: number): Look {
   const up = findUpstream(src.registry, q.key);
@@ -191,7 +185,7 @@ export function look(src: LookSources, q: WaitQuery, since: number): Look {
   }
 
   const us = base.upstream!;
-  const why = stateReasonOf(us);
+  const why = us.stateReason; // a probe's or Docker health's last verdict, '' when nobody said
   switch (up.state) {
     case 'starting':
       return {

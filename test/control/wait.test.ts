@@ -153,9 +153,14 @@ test('wait timeout reasons: unknown, starting, unhealthy, stopped, rejected; 504
   assert.equal(starting.json.upstream.state, 'starting');
   assert.match(starting.json.message, /container web-s \(s-1\) is not healthy yet: starting/);
 
-  reg.setState('s-1', 'unhealthy');
+  reg.upstream('s-1').stateReason = 'http probe: GET /health answered 503'; // as discovery records a starting probe's failure
+  const probed = await api(h.adminUrl, '/api/wait?container=web-s&timeout=0');
+  assert.match(probed.json.message, /is not healthy yet: starting; last check: http probe: GET \/health answered 503$/);
+
+  reg.setState('s-1', 'unhealthy', 'docker health: unhealthy (health_status event)');
   const unhealthy = await api(h.adminUrl, '/api/wait?container=s-1&timeout=0');
   assert.equal(unhealthy.json.reason, 'unhealthy');
+  assert.match(unhealthy.json.message, /is unhealthy: docker health: unhealthy \(health_status event\)$/);
 
   reg.remove('s-1', 'container died');
   const stopped = await api(h.adminUrl, '/api/wait?container=s-1&timeout=0');
