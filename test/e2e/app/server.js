@@ -20,6 +20,8 @@
 //                          (WebSockets get close 1001) and exit 0; 0 waits for docker's SIGKILL
 //   NAME=testapp, VERSION=1 reported in responses
 //   HEALTHY=true           false: /health answers 503 forever
+//   HANG_PATH=             requests for this path (exact) are read but never answered: no
+//                          response headers, ever (an upstream that hangs)
 // SIGINT is handled like SIGTERM.
 //
 // Endpoints:
@@ -49,6 +51,7 @@ const LINGER_MS = Number(env.LINGER_MS ?? 0);
 const NAME = env.NAME ?? 'testapp';
 const VERSION = env.VERSION ?? '1';
 const HEALTHY = (env.HEALTHY ?? 'true').toLowerCase() !== 'false';
+const HANG_PATH = env.HANG_PATH || undefined;
 const HOSTNAME = osHostname();
 
 if (ON_SIGTERM !== 'graceful' && ON_SIGTERM !== 'exit') {
@@ -102,6 +105,7 @@ async function handle(req, res) {
   }
   const hasBody = req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH';
   const body = hasBody ? await readBody(req) : undefined;
+  if (path === HANG_PATH) return; // never answered; the connection stays until the client gives up
   const delay = LATENCY_MS + Number(url.searchParams.get('delay') ?? 0);
   if (delay > 0) await sleep(delay);
   if (url.searchParams.get('destroy')) {

@@ -11,6 +11,8 @@ export interface Sample {
   start: number;
   end: number;
   method: 'GET' | 'POST';
+  /** Request path (unique per request of the steady load: /load/<client>/<n>). */
+  path?: string;
   status: number;
   /** NAME of the app instance that answered (from its JSON body); '' for failures. */
   name: string;
@@ -126,7 +128,7 @@ export class Load {
 
   async #send(path: string, method: 'GET' | 'POST'): Promise<Sample> {
     const start = Date.now();
-    const sample: Sample = { start, end: start, method, status: 0, name: '' };
+    const sample: Sample = { start, end: start, method, path, status: 0, name: '' };
     try {
       const res = await request(`${this.#opts.url}${path}`, {
         method,

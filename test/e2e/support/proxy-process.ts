@@ -13,12 +13,16 @@ export interface ProxyProcessOptions {
   env?: NodeJS.ProcessEnv;
   /** The log is also written to <logDir>/<name>.log, for post-mortems. */
   name: string;
+  /** Runs node under this command, e.g. ['nsenter', '--net=/proc/PID/ns/net', '--']. */
+  wrap?: string[];
 }
 
 export class ProxyProcess {
   readonly logs: LogLine[] = [];
   readonly logFile: string;
   port = 0;
+  /** Date.now() just before the process was spawned. */
+  readonly spawnedAt: number;
   readonly #child: ChildProcess;
   readonly #file: WriteStream;
   readonly #exited: Promise<number | null>;
@@ -29,11 +33,13 @@ export class ProxyProcess {
     mkdirSync(dir, { recursive: true });
     this.logFile = join(dir, `${opts.name}.log`);
     this.#file = createWriteStream(this.logFile);
-    this.#child = spawn(
+    this.spawnedAt = Date.now();
+    const argv = [
       process.execPath,
-      [join(repoRoot, 'bin', 'bluegreen.js'), 'serve', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-level', 'debug', ...(opts.args ?? [])],
-      { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+      join(repoRoot, 'bin', 'bluegreen.js'), 'serve', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-level', 'debug', ...(opts.args ?? []),
+    ];
+    const [file, ...args] = [...(opts.wrap ?? []), ...argv];
+    this.#child = spawn(file!, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let partial = '';
     this.#child.stdout!.on('data', (chunk: Buffer) => {
       this.#file.write(chunk);
@@ -55,6 +61,10 @@ export class ProxyProcess {
       this.logs.push({ msg: `stderr: ${chunk.toString()}` });
     });
     this.#exited = new Promise((resolve) => this.#child.once('exit', (code) => resolve(code)));
+  }
+
+  get pid(): number | undefined {
+    return this.#child.pid;
   }
 
   get url(): string {
