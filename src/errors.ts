@@ -25,7 +25,11 @@ export type ErrorCode =
   | 'METHOD_NOT_ALLOWED'
   | 'WAIT_TIMEOUT'
   | 'WAIT_FAILED'
-  | 'TOO_MANY_WAITERS';
+  | 'TOO_MANY_WAITERS'
+  | 'REQUEST_TIMEOUT'
+  | 'URI_TOO_LONG'
+  | 'HEADERS_TOO_LARGE'
+  | 'TOO_MANY_CONNECTIONS';
 
 export class BluegreenError extends Error {
   readonly code: ErrorCode;
@@ -47,6 +51,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case 'HOLD_QUEUE_FULL':
     case 'SHUTTING_DOWN':
     case 'TOO_MANY_WAITERS':
+    case 'TOO_MANY_CONNECTIONS':
       return 503;
     case 'CLIENT_ABORTED':
       return 499;
@@ -72,6 +77,12 @@ export function httpStatusOf(code: ErrorCode): number {
       return 403;
     case 'METHOD_NOT_ALLOWED':
       return 405;
+    case 'REQUEST_TIMEOUT':
+      return 408;
+    case 'URI_TOO_LONG':
+      return 414;
+    case 'HEADERS_TOO_LARGE':
+      return 431;
   }
 }
 

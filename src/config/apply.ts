@@ -26,6 +26,12 @@ export function toDataPlaneOptions(s: Settings): Partial<DataPlaneOptions> {
     shutdownIdleCloseMs: s.shutdownIdleClose,
     defaultService: s.defaultService,
     accessLog: s.accessLog,
+    maxConnections: s.limits.maxConnections,
+    maxHeaderBytes: s.limits.maxHeaderSize,
+    maxHeaderCount: s.limits.maxHeaderCount,
+    maxUrlBytes: s.limits.maxUrlLength,
+    clientHeaderTimeoutMs: s.limits.headerTimeout,
+    clientBodyIdleTimeoutMs: s.limits.bodyIdleTimeout,
   };
 }
 

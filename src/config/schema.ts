@@ -81,6 +81,30 @@ export const SETTINGS = {
     kind: 'duration', default: '5s', restart: false, flag: 'client-keep-alive', arg: 'DURATION',
     doc: 'Idle keep-alive time of client connections (0 closes after each response).',
   },
+  'limits.maxConnections': {
+    kind: 'int', default: 16_384, restart: false, flag: 'max-connections', arg: 'N',
+    doc: 'Client connections each listener serves at once. Above it a new connection gets 503 with Connection: close (TLS: closed before the handshake); beyond twice it, connections are closed at accept. Open connections keep being served.',
+  },
+  'limits.maxHeaderSize': {
+    kind: 'size', default: '16KiB', restart: false, flag: 'max-header-size', arg: 'SIZE',
+    doc: "Bytes of a request's line and header fields together; more: 431 (414 when the request line alone overflows) and the connection closed.",
+  },
+  'limits.maxHeaderCount': {
+    kind: 'int', default: 100, restart: false, flag: 'max-header-count', arg: 'N',
+    doc: 'Header fields in one request; more: 431 and the connection closed.',
+  },
+  'limits.maxUrlLength': {
+    kind: 'size', default: '8KiB', restart: false, flag: 'max-url-length', arg: 'SIZE',
+    doc: 'Bytes of a request target (path and query); longer: 414 and the connection closed.',
+  },
+  'limits.headerTimeout': {
+    kind: 'duration', default: '10s', restart: false, flag: 'client-header-timeout', arg: 'DURATION',
+    doc: "Longest a client may take to send a request's line and headers, from its first byte (slowloris); then 408 and the connection closed. Also bounds TLS handshakes (the value at start).",
+  },
+  'limits.bodyIdleTimeout': {
+    kind: 'duration', default: '30s', restart: false, flag: 'client-body-timeout', arg: 'DURATION',
+    doc: "Longest silence between two bytes of a client's request body; then 408 (a cut connection once the response has begun) and the connection closed.",
+  },
   shutdownGrace: {
     kind: 'duration', default: '30s', restart: false, flag: 'shutdown-grace', arg: 'DURATION',
     doc: 'On SIGTERM, how long in-flight requests may finish before they are aborted.',
@@ -196,6 +220,22 @@ const size = leaf<string | number, number>((v) => {
   const r = tryParseSize(v);
   return r.ok ? ok(r.value) : no(`${show(v)} is not a size: it ${r.reason}`);
 });
+
+/** A size from `min` to `max` bytes. */
+function sizeBetween(min: number, max: number) {
+  return leaf<string | number, number>((v) => {
+    let bytes: number;
+    if (typeof v === 'number') bytes = v;
+    else if (typeof v === 'string') {
+      const r = tryParseSize(v);
+      if (!r.ok) return no(`${show(v)} is not a size: it ${r.reason}`);
+      bytes = r.value;
+    } else return no(`${show(v)} is not a size (write e.g. "16KiB", 8192)`);
+    return Number.isSafeInteger(bytes) && bytes >= min && bytes <= max
+      ? ok(bytes)
+      : no(`${show(v)} is not a size from ${min} to ${max} bytes`);
+  });
+}
 
 function int(min: number, max: number) {
   return leaf<number, number>((v) =>
@@ -394,6 +434,16 @@ export const settingsFieldsSchema = z.strictObject({
   upstreamKeepAlive: positiveDuration.prefault(SETTINGS.upstreamKeepAlive.default),
   connectionsPerUpstream: int(1, 65_535).prefault(SETTINGS.connectionsPerUpstream.default),
   clientKeepAlive: duration.prefault(SETTINGS.clientKeepAlive.default),
+  limits: z
+    .strictObject({
+      maxConnections: int(1, 10_000_000).prefault(SETTINGS['limits.maxConnections'].default),
+      maxHeaderSize: sizeBetween(1024, 16 * 1024 * 1024).prefault(SETTINGS['limits.maxHeaderSize'].default),
+      maxHeaderCount: int(1, 100_000).prefault(SETTINGS['limits.maxHeaderCount'].default),
+      maxUrlLength: sizeBetween(64, 16 * 1024 * 1024).prefault(SETTINGS['limits.maxUrlLength'].default),
+      headerTimeout: positiveDuration.prefault(SETTINGS['limits.headerTimeout'].default),
+      bodyIdleTimeout: positiveDuration.prefault(SETTINGS['limits.bodyIdleTimeout'].default),
+    })
+    .prefault({}),
   shutdownGrace: duration.prefault(SETTINGS.shutdownGrace.default),
   shutdownIdleClose: duration.optional(),
   defaultDrainTimeout: duration.prefault(SETTINGS.defaultDrainTimeout.default),

@@ -7,6 +7,7 @@ import type { Service } from '../registry/service.ts';
 import type { Upstream } from '../registry/upstream.ts';
 import { acquireUpstream } from './acquire.ts';
 import { LeastInFlightBalancer, type Balancer } from './balancer.ts';
+import { watchBodyIdle } from './client-limits.ts';
 import { sendError, sendSocketError } from './error-response.ts';
 import { TrustedProxies, scrubUntrustedForwarded, upstreamRequestHeaders } from './forwarded-headers.ts';
 import { forwardAttempt, type AttemptResult, type FailedAttempt } from './forwarder.ts';
@@ -50,6 +51,7 @@ export class DataPlane {
   #trusted: TrustedProxies;
   readonly #ws: WebSocketForwarder;
   #closing = false;
+  readonly #optionsWatchers: (() => void)[] = [];
   #idleWaiters: (() => void)[] = [];
   /** Requests that arrive before discovery's first sync are held, not answered 404. */
   #ready: Promise<void> = Promise.resolve();
@@ -82,6 +84,12 @@ export class DataPlane {
     const defaultChanged = 'defaultService' in partial && partial.defaultService !== this.options.defaultService;
     Object.assign(this.options, partial);
     if (defaultChanged) this.#rebuildRoutes();
+    for (const f of this.#optionsWatchers) f();
+  }
+
+  /** `f` runs after every updateOptions (the listeners apply client limits to their servers). */
+  onOptionsChanged(f: () => void): void {
+    this.#optionsWatchers.push(f);
   }
 
   get router(): Router {
@@ -180,6 +188,7 @@ export class DataPlane {
 
       let body: RequestBody = NO_BODY;
       if (hasRequestBody(req)) {
+        watchBodyIdle(req, res, this.options.clientBodyIdleTimeoutMs);
         try {
           body = await readRequestBody(req, this.options.retryBufferBytes);
         } catch {

@@ -4,6 +4,7 @@ import { BluegreenError } from '../errors.ts';
 import type { InFlightHandle, Upstream } from '../registry/upstream.ts';
 import { clientResponseHeaders } from './forwarded-headers.ts';
 import type { RequestBody } from './request-body.ts';
+import { checkPeerBeforeNextWrite, cutWhileWriting, type PeerCloseWatcher } from './upstream-pools.ts';
 
 /**
  * Where a failed attempt failed, which decides whether it may be replayed:
@@ -33,6 +34,9 @@ const CONNECT_CODES = new Set([
   'UND_ERR_DESTROYED',
 ]);
 
+/** Methods the data plane may replay after a reset; any other is checked once more before it is written. */
+const REPLAYABLE_AFTER_WRITE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
 export function classifyFailure(err: Error): FailurePhase {
   const code = (err as { code?: string }).code ?? '';
   if (CONNECT_CODES.has(code)) return 'connect';
@@ -61,7 +65,7 @@ export interface Attempt {
  */
 export function forwardAttempt(a: Attempt): Promise<AttemptResult> {
   return new Promise<AttemptResult>((resolve) => {
-    const h = new AttemptHandler(a.upstream, a.res, resolve);
+    const h = new AttemptHandler(a.upstream, a.res, resolve, !REPLAYABLE_AFTER_WRITE.has(a.req.method ?? 'GET'));
     const body = a.body.kind === 'none' ? null : a.body.kind === 'buffered' ? a.body.data : a.body.source;
     a.dispatcher.dispatch({ path: a.req.url ?? '/', method: a.req.method ?? 'GET', headers: a.headers, body, reset: false }, h);
   });
@@ -71,7 +75,7 @@ export function forwardAttempt(a: Attempt): Promise<AttemptResult> {
  * One object per attempt: it is the undici dispatch handler, the in-flight handle counted on the
  * upstream, and the client-close listener, so an attempt costs one allocation, not a closure each.
  */
-class AttemptHandler implements Dispatcher.DispatchHandler, InFlightHandle {
+class AttemptHandler implements Dispatcher.DispatchHandler, InFlightHandle, PeerCloseWatcher {
   readonly kind = 'http' as const;
   readonly #upstream: Upstream;
   readonly #res: ServerResponse;
@@ -80,11 +84,15 @@ class AttemptHandler implements Dispatcher.DispatchHandler, InFlightHandle {
   #pendingAbort: Error | undefined;
   #headersSent = false;
   #requestSent = false;
+  /** Not replayed once written: check the connection is still open right before writing. */
+  readonly #checkBeforeWrite: boolean;
+  #closedBeforeWrite = false;
   readonly #onClientClose = (): void => this.#clientClosed();
   #onDrain: (() => void) | undefined;
 
-  constructor(upstream: Upstream, res: ServerResponse, resolve: (r: AttemptResult) => void) {
+  constructor(upstream: Upstream, res: ServerResponse, resolve: (r: AttemptResult) => void, checkBeforeWrite: boolean) {
     this.#upstream = upstream;
+    this.#checkBeforeWrite = checkBeforeWrite;
     this.#res = res;
     this.#resolve = resolve;
     upstream.add(this);
@@ -115,6 +123,11 @@ class AttemptHandler implements Dispatcher.DispatchHandler, InFlightHandle {
   onRequestStart(c: Dispatcher.DispatchController): void {
     this.#controller = c;
     if (this.#pendingAbort) c.abort(this.#pendingAbort);
+    else if (this.#checkBeforeWrite) checkPeerBeforeNextWrite(this);
+  }
+
+  peerClosedBeforeWrite(): void {
+    this.#closedBeforeWrite = true;
   }
 
   onRequestSent(): void {
@@ -165,6 +178,7 @@ class AttemptHandler implements Dispatcher.DispatchHandler, InFlightHandle {
     }
     res.off('close', this.#onClientClose);
     this.#upstream.release(this);
-    this.#settle({ outcome: 'failed', phase: classifyFailure(err), error: err, requestSent: this.#requestSent });
+    const requestSent = this.#requestSent && !this.#closedBeforeWrite && !cutWhileWriting(err);
+    this.#settle({ outcome: 'failed', phase: classifyFailure(err), error: err, requestSent });
   }
 }

@@ -5,7 +5,9 @@ import type { Duplex } from 'node:stream';
 import type { TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import { ClientConnections } from './client-connections.ts';
+import { ClientLimits, refuseRequest } from './client-limits.ts';
 import type { DataPlane } from './data-plane.ts';
+import { sendSocketError } from './error-response.ts';
 
 /** How often a stopping listener looks for connections that have become idle long enough to close. */
 const STOP_POLL_MS = 50;
@@ -52,30 +54,30 @@ export class Listener {
     this.#plane = plane;
     this.#log = log;
     this.tls = opts.tls !== undefined;
-    const http = {
-      keepAliveTimeout: plane.options.clientKeepAliveMs,
-      requestTimeout: 300_000,
-      headersTimeout: 60_000,
-      insecureHTTPParser: false,
+    const http = ClientLimits.serverOptions(plane.options);
+    const handleRequest = opts.handlers?.request ?? plane.handleRequest;
+    const handleUpgrade = opts.handlers?.upgrade ?? plane.handleUpgrade;
+    // Requests that break a client limit or are not well formed never reach the data plane.
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+      const refusal = limits.check(req);
+      if (refusal) return refuseRequest(res, refusal);
+      handleRequest(req, res);
     };
-    const onRequest = opts.handlers?.request ?? plane.handleRequest;
     this.server = opts.tls
-      ? createHttpsServer({ ...http, ...opts.tls, ALPNProtocols: ['http/1.1'] }, onRequest)
+      ? createHttpsServer({ ...http, ...opts.tls, handshakeTimeout: plane.options.clientHeaderTimeoutMs, ALPNProtocols: ['http/1.1'] }, onRequest)
       : createServer(http, onRequest);
-    this.server.on('upgrade', opts.handlers?.upgrade ?? plane.handleUpgrade);
+    // Connection limit, parse errors (clientError), CONNECT, and the server's own limits, kept in
+    // step with the settings (client-limits.ts).
+    const limits = new ClientLimits(this.server, this.tls, log, plane.options);
+    plane.onOptionsChanged(() => limits.apply());
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const refusal = limits.check(req);
+      if (refusal) return sendSocketError(socket, refusal.code, refusal.message);
+      handleUpgrade(req, socket, head);
+    });
     // Failed handshakes (no certificate for the name, a client that distrusts it or gives up) are
     // the clients' business: logged at debug level; the socket is destroyed either way.
     if (opts.tls) this.server.on('tlsClientError', (err, socket) => this.#log.debug({ err: err.message, client: socket.remoteAddress }, 'TLS handshake failed'));
-    this.server.on('clientError', (err, socket) => {
-      if (!socket.writable) return socket.destroy();
-      const code = (err as { code?: string }).code;
-      const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-      const body = `bad request: ${err.message}\n`;
-      socket.end(
-        `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\n` +
-          `Content-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
-      );
-    });
   }
 
   listen(addr: ListenAddress): Promise<AddressInfo> {
@@ -84,6 +86,8 @@ export class Listener {
       this.server.once('error', reject);
       this.server.listen({ host: addr.host, port: addr.port, reusePort: true }, () => {
         this.server.off('error', reject);
+        // After listening, an error is an accept failure (EMFILE: out of file descriptors): logged, never fatal.
+        if (this.server.listenerCount('error') === 0) this.server.on('error', (err) => this.#log.error({ err: err.message }, 'listener error'));
         this.#plane.listening = true;
         const a = this.server.address() as AddressInfo;
         this.#log.info({ address: a.address, port: a.port, ...(this.tls ? { protocol: 'https' } : {}) }, 'listening');

@@ -31,6 +31,18 @@ export interface DataPlaneOptions {
   defaultService: string | undefined;
   /** One log line per request. */
   accessLog: boolean;
+  /** Client connections one listener serves at once; the next as many again are answered 503, more are closed at accept. */
+  maxConnections: number;
+  /** Bytes of a request's line and header fields together (then 431, or 414 when the request line alone is too long). */
+  maxHeaderBytes: number;
+  /** Header fields in one request (then 431). */
+  maxHeaderCount: number;
+  /** Bytes of a request target (URL) (then 414). */
+  maxUrlBytes: number;
+  /** Longest a client may take to send a request's line and headers (then 408 and the connection closed). */
+  clientHeaderTimeoutMs: number;
+  /** Longest silence between two bytes of a request body (then 408, or a cut connection once a response began). */
+  clientBodyIdleTimeoutMs: number;
 }
 
 export const DEFAULT_DATAPLANE_OPTIONS: Readonly<DataPlaneOptions> = Object.freeze({
@@ -49,4 +61,10 @@ export const DEFAULT_DATAPLANE_OPTIONS: Readonly<DataPlaneOptions> = Object.free
   shutdownIdleCloseMs: undefined,
   defaultService: undefined,
   accessLog: false,
+  maxConnections: 16_384,
+  maxHeaderBytes: 16 * 1024,
+  maxHeaderCount: 100,
+  maxUrlBytes: 8 * 1024,
+  clientHeaderTimeoutMs: 10_000,
+  clientBodyIdleTimeoutMs: 30_000,
 });

@@ -191,6 +191,8 @@ test('env names are BLUEGREEN_ + SCREAMING_SNAKE of the key path', () => {
     defaultDrainTimeout: '1s', defaultService: 'x', logLevel: 'warn', accessLog: 'true', trustedProxies: '10.0.0.1',
     hostAddress: '10.1.1.1', 'docker.enabled': 'false', 'docker.host': 'unix:///d.sock', staticUpstreams: 'a=b:1',
     'tls.dir': '/t', 'tls.listen': ':1', 'tls.redirectHttp': 'true',
+    'limits.maxConnections': '9', 'limits.maxHeaderSize': '4KiB', 'limits.maxHeaderCount': '9', 'limits.maxUrlLength': '1KiB',
+    'limits.headerTimeout': '1s', 'limits.bodyIdleTimeout': '1s',
   };
   assert.deepEqual(Object.keys(samples).sort(), [...SETTING_KEYS].sort());
   const defaults = defaultSettings();
