@@ -156,7 +156,6 @@ test('an upstream answer with ambiguous framing or an invalid status line: 502 w
     const u = addUpstream(proxy, `bad${BAD_RESPONSES.findIndex(([n]) => n === name)}`, bad.port);
     proxy.registry.defineService(u.service, { hosts: [`${u.service}.test`] });
     const r = await request(`${url}/x`, { method: 'POST', body: 'data', headers: { host: `${u.service}.test` } });
-    if (process.env.BGH_DEBUG) console.log(name, r.status, r.headers['x-bluegreen-error'], r.body);
     assert.equal(r.status, 502, `${name}: ${r.status} ${r.body}`);
     // undici reports some parse errors as the socket failing (UPSTREAM_RESET), others as a bad
     // response; either way the client gets a 502 saying which upstream and why.
