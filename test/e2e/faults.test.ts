@@ -342,7 +342,7 @@ test('case 3: the proxy restarted while requests flow (SO_REUSEPORT overlap): ro
   // printed against the target, asserted only against a bound that catches a regression.
   t.diagnostic(`first sync ${firstSyncMs} ms after the process started: target ≤ 1000 ms ${firstSyncMs <= 1000 ? 'met' : 'missed'}`);
   assert.ok(listenToSyncMs >= 0 && listenToSyncMs <= 1000, `first sync ${listenToSyncMs} ms after the new process began listening (≤ 1000 ms)`);
-  assert.ok(firstSyncMs > 0 && firstSyncMs <= 5000, `first sync ${firstSyncMs} ms after the process started (regression bound 5 s)`);
+  assert.ok(firstSyncMs > 0 && firstSyncMs <= 10_000, `first sync ${firstSyncMs} ms after the process started (regression bound 10 s)`);
   assert.ok(servedBySecond > 0, 'the second process served requests');
   assert.ok(heldBeforeSync > 0, 'requests reached the third process before its first sync and were held');
   assert.ok(blind.length > 0, 'requests were sent while the third process had not synced');
