@@ -103,9 +103,14 @@ export class Proxy {
     return this.address;
   }
 
-  /** Graceful stop: stop discovery and accepting, finish in-flight within the grace period, abort the rest. */
+  /**
+   * Graceful stop: stop accepting at once (synchronously, before the first await: during an upgrade
+   * the new instance takes every new connection from here on), finish in-flight requests within the
+   * grace period, abort the rest, then stop discovery. Discovery keeps following Docker while the
+   * old instance drains, so an upstream stopped meanwhile still leaves its rotation at once.
+   */
   async stop(graceMs = this.dataPlane.options.shutdownGraceMs): Promise<void> {
-    await Promise.all([this.discovery?.stop(), this.#certWatcher?.close()]);
     await Promise.all([this.listener.stop(graceMs), this.tlsListener?.stop(graceMs)]);
+    await Promise.all([this.discovery?.stop(), this.#certWatcher?.close()]);
   }
 }

@@ -10,6 +10,7 @@ import type { ConfigStatusProvider, DiscoveryProvider } from '../control/provide
 import { isBluegreenError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { Proxy, type ProxyOptions } from '../proxy.ts';
+import { checkTcpMigrateReq } from './upgrade-sysctl.ts';
 
 const HELP = `usage: bluegreen serve [options]
 
@@ -45,6 +46,7 @@ export async function serve(argv: string[]): Promise<number> {
   const settings = loaded.settings;
   const log = createLogger(settings.logLevel);
   for (const w of loaded.warnings) log.warn(w);
+  await checkTcpMigrateReq(log);
 
   const proxy = new Proxy({ logger: log, ...toProxyOptions(settings), ...tlsOptions(settings) });
   applyStaticUpstreams(proxy.registry, settings.staticUpstreams, []);
@@ -77,8 +79,8 @@ export async function serve(argv: string[]): Promise<number> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
-    Promise.allSettled([watcher.close()])
-      .then(() => proxy.stop())
+    // proxy.stop() closes the listeners before its first await; the config watcher closes alongside.
+    Promise.all([proxy.stop(), watcher.close().catch((err: unknown) => log.warn({ err }, 'config watcher close failed'))])
       .then(() => admin.close())
       .then(
         () => process.exit(0),

@@ -36,14 +36,15 @@ export class ClientConnections {
     });
     if (tls) server.on('secureConnection', (socket: Socket) => this.#add(socket));
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      const c = this.#http.get(req.socket);
+      const socket = req.socket;
+      const c = this.#http.get(socket);
       if (!c) return;
       c.requests++;
       c.served++;
       res.once('close', () => {
         if (--c.requests > 0) return;
         c.idleSince = Date.now();
-        c.bytesAtIdle = req.socket.bytesRead;
+        c.bytesAtIdle = socket.bytesRead;
       });
     });
     server.on('upgrade', (req: IncomingMessage) => {
@@ -69,19 +70,17 @@ export class ClientConnections {
   }
 
   /**
-   * Closes every HTTP connection that has been idle for at least `idleMs`. A connection that read
-   * bytes since it went idle has a request on its way: it restarts its idle time and stays open,
-   * so that request is answered (with `Connection: close` while the proxy stops).
+   * Closes every HTTP connection that has been idle for at least `idleMs` (one that has not carried
+   * a request yet: at least FIRST_REQUEST_MS). A connection that read bytes since it went idle has a
+   * request on its way and stays open, so that request is answered (with `Connection: close` while
+   * the proxy stops); the header timeout or the stop's deadline bounds a client that never finishes.
    */
   closeIdle(idleMs: number, now = Date.now()): number {
     let closed = 0;
     for (const [socket, c] of this.#http) {
-      if (c.requests > 0 || c.upgraded) continue;
-      const read = socket.bytesRead;
-      if (read !== c.bytesAtIdle) {
-        c.bytesAtIdle = read;
-        c.idleSince = now;
-      } else if (now - c.idleSince >= (c.served > 0 ? idleMs : Math.max(idleMs, FIRST_REQUEST_MS))) {
+      // Bytes read since the last response ended: a request is arriving (headers not complete yet).
+      if (c.requests > 0 || c.upgraded || socket.bytesRead !== c.bytesAtIdle) continue;
+      if (now - c.idleSince >= (c.served > 0 ? idleMs : Math.max(idleMs, FIRST_REQUEST_MS))) {
         socket.destroy();
         closed++;
       }

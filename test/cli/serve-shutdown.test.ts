@@ -2,7 +2,8 @@ import { bin, spawnBluegreen } from '../support/serve-process.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
+import { endOf, exchange } from '../support/raw-http.ts';
 import { Agent, request as undiciRequest } from 'undici';
 import { refusedPort, sleep, startUpstream } from '../support/servers.ts';
 import { request } from '../support/http.ts';
@@ -46,42 +47,6 @@ test('serve rejects a bad --upstream with a clear message and a non-zero exit', 
   assert.match(err, /--upstream: staticUpstreams\[0\]: "nonsense" is not SERVICE=HOST:PORT/);
 });
 
-/** One HTTP/1.1 exchange on a raw socket: the response head and body, or how the connection ended instead. */
-function exchange(socket: Socket, path: string): Promise<{ head: string; body: string } | { ended: string }> {
-  return new Promise((resolve) => {
-    let buf = '';
-    const done = (r: { head: string; body: string } | { ended: string }) => {
-      socket.off('data', onData).off('error', onError).off('end', onEnd);
-      resolve(r);
-    };
-    const onData = (c: Buffer) => {
-      buf += c.toString('latin1');
-      const end = buf.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const head = buf.slice(0, end);
-      const len = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? NaN);
-      if (buf.length - end - 4 >= len) done({ head, body: buf.slice(end + 4, end + 4 + len) });
-    };
-    const onError = (err: Error) => done({ ended: `error ${(err as NodeJS.ErrnoException).code ?? err.message}` });
-    const onEnd = () => done({ ended: 'closed before a response' });
-    if (socket.destroyed || socket.readableEnded) return resolve({ ended: 'closed before the request was sent' });
-    socket.on('data', onData).on('error', onError).on('end', onEnd);
-    socket.write(`GET ${path} HTTP/1.1\r\nHost: web\r\n\r\n`, (err) => err && onError(err));
-    setTimeout(() => done({ ended: 'no response within 10 s' }), 10_000).unref();
-  });
-}
-
-/** Resolves with how the server ended the connection: 'end' (a clean FIN) or the socket error's code. */
-function endOf(socket: Socket): Promise<string> {
-  return new Promise((resolve) => {
-    if (socket.readableEnded) return resolve('end');
-    if (socket.destroyed) return resolve('destroyed');
-    setTimeout(() => resolve('still open after 10 s'), 10_000).unref();
-    socket.once('end', () => resolve('end'));
-    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
-  });
-}
-
 test('SIGTERM: a request on an idle keep-alive connection, sent as the stop begins or during it, gets a response with Connection: close, never a reset', async (t) => {
   const up = await startUpstream('u', (_req, res) => res.end('done'));
   t.after(() => up.close());
@@ -99,12 +64,21 @@ test('SIGTERM: a request on an idle keep-alive connection, sent as the stop begi
   };
   const busy = await Promise.all(Array.from({ length: 40 }, open));
   const idle = await Promise.all(Array.from({ length: 5 }, open));
-  const idleEnds = idle.map(endOf);
+  const idleEnds = idle.map((s) => endOf(s));
   t.after(() => [...busy, ...idle].forEach((s) => s.destroy()));
 
-  // The first request goes out in the same tick as the signal, the others over the next 1.2 s:
-  // before, while and after the old listener closes, all within the idle interval.
+  // The first request goes out the moment the process logs that it is stopping (its listener is
+  // closed by then), the others over the next 1.2 s, all within the idle interval.
+  const stopping = new Promise<void>((resolve) => {
+    const onData = () => {
+      if (!proxy.output().includes('"stopping"')) return;
+      proxy.child.stdout!.off('data', onData);
+      resolve();
+    };
+    proxy.child.stdout!.on('data', onData);
+  });
   proxy.child.kill('SIGTERM');
+  await stopping;
   const answers = await Promise.all(
     busy.map(async (s, i) => {
       if (i > 0) await sleep(i * 30);
@@ -114,7 +88,7 @@ test('SIGTERM: a request on an idle keep-alive connection, sent as the stop begi
     }),
   );
   for (const { i, r, end } of answers) {
-    assert.ok('head' in r, `request ${i} (sent ${i * 30} ms after SIGTERM): ${'ended' in r ? r.ended : ''}`);
+    assert.ok('head' in r, `request ${i} (sent ${i * 30} ms after the stop began): ${'ended' in r ? r.ended : ''}`);
     assert.match(r.head, /^HTTP\/1\.1 200/, `request ${i}`);
     assert.match(r.head, /\r\nconnection: close/i, `request ${i} is answered with Connection: close`);
     assert.equal(r.body, 'done');
