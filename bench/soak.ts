@@ -21,7 +21,7 @@
 // README's Tests section for why these bounds). Writes bench/results/soak-<stamp>.{png,json,log}.
 // Everything it creates on the engine is named bgs-<run>-… and removed at the end (also on Ctrl-C).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -179,6 +179,64 @@ async function sampleProxy(pid: number, admin: string, t: number): Promise<Resou
   return { t, rss: kb * 1024, fds, heapUsed };
 }
 
+/**
+ * What the proxy's fds are, counted by kind: `tcp ESTABLISHED → 172.18.0.5:8080`, `tcp LISTEN
+ * 127.0.0.1:41234`, `unix`, `pipe`, `anon_inode:[eventpoll]`, a file path. Compared between two
+ * moments, it says what a growing fd count is made of.
+ */
+function fdKinds(pid: number): Map<string, number> {
+  const TCP_STATES: Record<string, string> = { '01': 'ESTABLISHED', '02': 'SYN_SENT', '03': 'SYN_RECV', '04': 'FIN_WAIT1', '05': 'FIN_WAIT2', '06': 'TIME_WAIT', '07': 'CLOSE', '08': 'CLOSE_WAIT', '09': 'LAST_ACK', '0A': 'LISTEN', '0B': 'CLOSING' };
+  const addr = (hex: string): string => {
+    const [ip, port] = hex.split(':') as [string, string];
+    const p = parseInt(port, 16);
+    if (ip.length === 8) return `${(ip.match(/../g) ?? []).reverse().map((b) => parseInt(b, 16)).join('.')}:${p}`;
+    if (ip.startsWith('0000000000000000FFFF0000')) return `${(ip.slice(24).match(/../g) ?? []).reverse().map((b) => parseInt(b, 16)).join('.')}:${p}`;
+    return `[${ip}]:${p}`;
+  };
+  const sockets = new Map<string, string>();
+  for (const table of ['tcp', 'tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(`/proc/${pid}/net/${table}`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10) continue;
+      const state = TCP_STATES[f[3]!] ?? f[3]!;
+      sockets.set(f[9]!, state === 'LISTEN' ? `tcp LISTEN ${addr(f[1]!)}` : `tcp ${state} → ${addr(f[2]!)}`);
+    }
+  }
+  const kinds = new Map<string, number>();
+  let names: string[] = [];
+  try {
+    names = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return kinds;
+  }
+  for (const fd of names) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+    const kind = inode ? (sockets.get(inode) ?? 'socket (unix or closed)') : target.replace(/^(pipe|anon_inode):.*$/, '$1').replace(/\d+/g, 'N');
+    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+  }
+  return kinds;
+}
+
+/** `+3 tcp ESTABLISHED → 10.0.0.2:8080, -1 pipe`: what changed from `a` to `b`, largest changes first. */
+function fdDiff(a: Map<string, number>, b: Map<string, number>): string {
+  const keys = new Set([...a.keys(), ...b.keys()]);
+  const d = [...keys].map((k) => [k, (b.get(k) ?? 0) - (a.get(k) ?? 0)] as const).filter(([, n]) => n !== 0);
+  d.sort((x, y) => Math.abs(y[1]) - Math.abs(x[1]));
+  return d.length ? d.map(([k, n]) => `${n > 0 ? '+' : ''}${n} ${k}`).join(', ') : 'no change';
+}
+
 // ---------------------------------------------------------------------------------------------
 // Deploys
 
@@ -332,6 +390,9 @@ async function main(): Promise<number> {
 
   // One resource sample a second, on the second.
   const resources: ResourceSample[] = [];
+  const win = Math.min(60, Math.floor(opts.durationS / 3));
+  /** fd kinds at the end of the second window and at the end of the run. */
+  const fdSnapshots: { t: number; kinds: Map<string, number> }[] = [];
   let sampling = true;
   const sampler = (async () => {
     for (let s = 0; sampling; s++) {
@@ -341,6 +402,7 @@ async function main(): Promise<number> {
       if (proxy.child.done) break;
       try {
         resources.push(await sampleProxy(proxy.pid, proxy.admin, since(Date.now())));
+        if (s === 2 * win - 1) fdSnapshots.push({ t: s, kinds: fdKinds(proxy.pid) });
       } catch {
         if (proxy.child.done) break;
       }
@@ -370,6 +432,7 @@ async function main(): Promise<number> {
   const end = t0 + opts.durationS * 1000;
   if (end > Date.now()) await sleep(end - Date.now());
   sampling = false;
+  if (!proxy.child.done) fdSnapshots.push({ t: since(Date.now()), kinds: fdKinds(proxy.pid) });
   await Promise.all(loads.map((l) => l.stop()));
   await sampler;
   const loadEnd = since(Date.now());
@@ -397,7 +460,6 @@ async function main(): Promise<number> {
     if (b >= 0 && b < n) wsDroppedPerSec[b]!++;
   }
 
-  const win = Math.min(60, Math.floor(n / 3));
   const inWindow = (from: number) => resources.filter((r) => r.t >= from && r.t < from + win);
   const second = inWindow(win);
   const last = inWindow(n - win);
@@ -449,6 +511,8 @@ async function main(): Promise<number> {
   say(`WebSockets: ${wsMessages} messages sent, ${wsEchoed} echoed, ${wsLost} lost with their socket; ${ws1001} closed with 1001 by a drain (reconnected), ${wsFailures.length} ended otherwise`);
   say(`deploys: ${deploys.length} (${deploys.filter((d) => d.kind === 'blue/green').length} blue/green, ${deploys.filter((d) => d.kind === 'rolling').length} rolling), ${badDeploys.length} failed; longest ${Math.max(0, ...deploys.map((d) => d.to - d.from)).toFixed(1)} s`);
   say(`growth, second (${growth.second.from}-${growth.second.to} s) vs last (${growth.last.from}-${growth.last.to} s) window medians: RSS ${mib(growth.second.rssMedian)} → ${mib(growth.last.rssMedian)} MiB (${rssGrowth >= 0 ? '+' : ''}${mib(rssGrowth)}, bound +${RSS_GROWTH_BOUND_MIB}), fds ${growth.second.fdsMedian} → ${growth.last.fdsMedian} (${fdGrowth >= 0 ? '+' : ''}${fdGrowth}, bound +${FD_GROWTH_BOUND}), heap ${mib(growth.second.heapMedian)} → ${mib(growth.last.heapMedian)} MiB`);
+  const fdChange = fdSnapshots.length === 2 ? fdDiff(fdSnapshots[0]!.kinds, fdSnapshots[1]!.kinds) : 'not measured';
+  if (fdSnapshots.length === 2) say(`open fds by kind, ${fdSnapshots[0]!.t.toFixed(0)} s → ${fdSnapshots[1]!.t.toFixed(0)} s: ${fdChange}`);
   say(`proxy log: ${proxy.errors.length} error and ${proxy.warnings.length} warning lines (${logFile})`);
   for (const s of failed.slice(0, 10)) say(`  failed +${since(s.start).toFixed(1)} s ${s.kind} ${s.failure} ${(s.detail ?? '').replace(/\s+/g, ' ').slice(0, 160)}`);
   for (const e of wsFailures.slice(0, 10)) say(`  ws +${since(e.t).toFixed(1)} s ${e.type} ${e.detail.replace(/\s+/g, ' ').slice(0, 160)}`);
@@ -491,6 +555,8 @@ async function main(): Promise<number> {
         requests: { sent: samples.length, failed: failed.length, get: kinds('get'), post8k: kinds('post8k'), slow: kinds('slow') },
         websockets: { messages: wsMessages, echoed: wsEchoed, lost: wsLost, closed1001: ws1001, failed: wsFailures.length },
         growth: { ...growth, rssGrowth, fdGrowth },
+        fdKinds: fdSnapshots.map((x) => ({ t: x.t, kinds: Object.fromEntries(x.kinds) })),
+        fdChange,
         loadEndS: loadEnd,
         deploys,
         failures: failed.slice(0, 100).map((s) => ({ ...s, start: since(s.start), end: since(s.end) })),
