@@ -16,7 +16,8 @@ export const MAX_WAITERS = 1_000;
 /** Removed upstreams remembered, so that a wait can say "it stopped" rather than "unknown". */
 const REMOVALS_KEPT = 256;
 
-const EVENTS: readonly (keyof RegistryEvents)[] = ['upstream-added', 'upstream-state', 'upstream-removed', 'service-changed'];
+/** Besides 'upstream-removed', which is remembered first (one listener does both). */
+const EVENTS: readonly (keyof RegistryEvents)[] = ['upstream-added', 'upstream-state', 'service-changed'];
 
 interface Waiter {
   query: WaitQuery;
@@ -31,7 +32,10 @@ export class Waits {
   readonly #waiters = new Set<Waiter>();
   readonly #removals: Removal[] = [];
   readonly #onEvent = () => this.#schedule();
-  readonly #onRemoved = (up: Upstream, reason: string) => this.#remember(up, reason);
+  readonly #onRemoved = (up: Upstream, reason: string) => {
+    this.#remember(up, reason);
+    this.#schedule();
+  };
   readonly #unsubscribe: (() => void) | undefined;
   #scheduled = false;
 
