@@ -175,3 +175,22 @@ test('an upstream whose chunked body breaks after valid headers: the client sees
   assert.doesNotMatch(r.text, /\r\n0\r\n\r\n$/, 'no terminating chunk');
   assert.doesNotMatch(r.text, /more/, 'nothing after the broken chunk');
 });
+
+test('a broken chunk after the retry buffer (the body already streams upstream): 400 to the client, the upstream never gets a complete request', async (t) => {
+  const { proxy, port } = await startProxy({ retryBufferBytes: 64 * 1024 });
+  t.after(() => proxy.stop(100));
+  const up = await countingUpstream();
+  t.after(() => up.close());
+  addUpstream(proxy, 'web', up.port);
+  const chunk = `${(16 * 1024).toString(16)}\r\n${'x'.repeat(16 * 1024)}\r\n`;
+  const r = await rawRequest(port, [
+    'POST /stream HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n',
+    chunk.repeat(8),
+    'zz\r\nbroken\r\n0\r\n\r\n',
+  ], { gapMs: 200 });
+  assert.equal(r.status, 400, r.text.slice(0, 200));
+  assert.equal(r.closed, true);
+  await new Promise((res) => setTimeout(res, 300));
+  assert.ok(up.bytes() > 64 * 1024, 'the first part of the body did stream to the upstream');
+  assert.equal(up.seen.length, 0, 'but the upstream never saw a complete request');
+});
