@@ -32,7 +32,8 @@ mapfile -t unit < <(find test -name '*.test.ts' -not -path 'test/e2e/*' | sort)
 step "unit and loopback tests (${#unit[@]} files)"
 node --test --test-concurrency=2 --test-timeout=120000 "${unit[@]}"
 
-mapfile -t e2e < <(find test/e2e -name '*.test.ts' 2>/dev/null | sort)
+# test/e2e/multinode runs in its own step below (npm run test:swarm).
+mapfile -t e2e < <(find test/e2e -name '*.test.ts' -not -path 'test/e2e/multinode/*' 2>/dev/null | sort)
 if [ "${#e2e[@]}" -gt 0 ]; then
   step "docker engine"
   scripts/ensure-docker.sh
@@ -43,3 +44,6 @@ if [ "${#e2e[@]}" -gt 0 ]; then
   step "soak, 60-second form (npm run soak runs 10 minutes)"
   node bench/soak.ts --duration 60
 fi
+
+step "end-to-end tests on a real multi-node swarm (npm run test:swarm)"
+scripts/test-swarm.sh
