@@ -13,6 +13,8 @@ const READ_ONLY_PATHS: readonly RegExp[] = [
   /^\/services$/,
   /^\/services\/[A-Za-z0-9][A-Za-z0-9_.-]*$/,
   /^\/tasks$/,
+  // Image inspect (a swarm task's image on the manager: its exposed port and healthcheck); not the list.
+  /^\/images\/[A-Za-z0-9][A-Za-z0-9_.\/:@-]*\/json$/,
   /^\/nodes$/,
 ];
 

@@ -19,6 +19,7 @@ test('the allow list: the read-only calls bluegreen makes, nothing else', () => 
     ['HEAD', '/version'],
     ['GET', '/services/svc_id'],
     ['GET', '/v1.41/tasks?filters=x'],
+    ['GET', '/images/bluegreen/testapp:local/json'],
   ];
   const refused: [string, string][] = [
     ['POST', '/containers/create'],
@@ -30,6 +31,8 @@ test('the allow list: the read-only calls bluegreen makes, nothing else', () => 
     ['GET', '/containers/%2e%2e/json'],
     ['GET', '/secrets'],
     ['GET', '/images/json'],
+    ['POST', '/images/bluegreen/testapp:local/push'],
+    ['GET', '/images/bluegreen/testapp:local/get'],
     ['POST', '/exec/abc/start'],
   ];
   for (const [m, u] of allowed) assert.equal(refusal(m, u), undefined, `${m} ${u}`);
