@@ -131,6 +131,7 @@ test.before(async () => {
   await ensureDockerAndImages();
   await removeContainers('bgf-'); // leftovers of an interrupted run
   await removeNetworks('bgf-');
+  await PrivateDockerd.cleanLeftovers('bgf-');
 });
 
 test.after(() => {

@@ -34,6 +34,27 @@ export class PrivateDockerd {
     this.logFile = join(this.dataDir, 'dockerd.log');
   }
 
+  /**
+   * Removes what an interrupted run left of engines whose name starts with `prefix`: a daemon still
+   * running (found by its pid file), its containers, mounts, directories and cgroups.
+   */
+  static async cleanLeftovers(prefix: string): Promise<string[]> {
+    const names = new Set<string>();
+    for (const dir of ['/run', '/var/lib']) for (const e of safeReaddir(dir)) if (e.startsWith(prefix)) names.add(e);
+    for (const name of names) {
+      const engine = new PrivateDockerd({ name });
+      try {
+        const pid = Number(readFileSync(join(engine.runDir, 'dockerd.pid'), 'utf8').trim());
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        if (cmd.includes(engine.runDir)) engine.#pid = pid; // ours, not a recycled pid
+      } catch {
+        // no pid file, or the daemon is gone
+      }
+      await engine.destroy();
+    }
+    return [...names];
+  }
+
   /** DOCKER_HOST for clients of this engine. */
   get dockerHost(): string {
     return `unix://${this.socket}`;
