@@ -120,6 +120,7 @@ function discoveryProvider(proxy: Proxy): DiscoveryProvider | undefined {
     get rejected() {
       return d.rejected;
     },
+    onRejectedChange: (listener) => d.onRejectedChange(listener),
   };
 }
 

@@ -403,6 +403,9 @@ export class DockerDiscovery {
         proxyNetworks: () => this.#proxyNetworks,
         hostAddress: this.#hostAddress,
         defaultGraceMs: this.#defaultGraceMs,
+        onRejected: () => {
+          for (const listener of this.#rejectListeners) listener();
+        },
       });
       // Task containers the container path registered before (a node just promoted) are dropped by
       // this sync's reconcile and registered again by the task source.

@@ -54,6 +54,8 @@ export interface SwarmTaskSourceOptions {
   fastPollMs?: number;
   /** Poll interval otherwise (default 5 s). */
   reconcileMs?: number;
+  /** Called after a task is rejected (for /api/wait's fail=rejected). */
+  onRejected?: () => void;
 }
 
 export interface SwarmTasksState {
@@ -96,6 +98,7 @@ export class SwarmTaskSource {
   readonly #proxyNetworks: () => readonly string[];
   readonly #hostAddress: string;
   readonly #defaultGraceMs: number;
+  readonly #onRejected: (() => void) | undefined;
   readonly #fastMs: number;
   readonly #slowMs: number;
   readonly #stopAc = new AbortController();
@@ -125,6 +128,7 @@ export class SwarmTaskSource {
     this.#proxyNetworks = opts.proxyNetworks;
     this.#hostAddress = opts.hostAddress;
     this.#defaultGraceMs = opts.defaultGraceMs;
+    this.#onRejected = opts.onRejected;
     this.#fastMs = opts.fastPollMs ?? 250;
     this.#slowMs = opts.reconcileMs ?? 5_000;
   }
@@ -435,6 +439,7 @@ export class SwarmTaskSource {
     const entries = problems.map((p) => ({ id: task.id, name, label: p.label, value: p.value, reason: p.reason, message: p.message }));
     const before = this.#rejected.get(task.id);
     this.#rejected.set(task.id, entries);
+    this.#onRejected?.();
     if (before && before.map((e) => e.message).join('\n') === entries.map((e) => e.message).join('\n')) return;
     for (const e of entries) this.#log.warn({ task: task.id, container: name, label: e.label, value: e.value, reason: e.reason }, e.message);
   }
