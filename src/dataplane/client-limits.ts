@@ -102,7 +102,12 @@ export function watchBodyIdle(req: IncomingMessage, res: ServerResponse, ms: num
   if (req.complete) return;
   const socket = req.socket;
   req.on('timeout', () => {
-    if (req.complete || res.writableFinished) return;
+    if (req.complete) return;
+    if (res.writableFinished) {
+      // Answered already (the upstream did not need the rest): nobody waits for this body.
+      socket.destroy();
+      return;
+    }
     if (req.readableLength >= req.readableHighWaterMark) {
       socket.setTimeout(ms); // we are not reading: wait again
       return;

@@ -2,6 +2,8 @@
 // Each attack runs while a normal request is made, which must still get its 200.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { request } from '../support/http.ts';
 import { addUpstream, sleep, startProxy } from '../support/servers.ts';
 import { RawConnection, bodyOf, countingUpstream, rawRequest, statusOf } from './hostile-support.ts';
@@ -200,4 +202,24 @@ test('a settings reload applies the limits to the next connection', async (t) =>
   assert.equal((await rawRequest(port, req)).status, 414);
   proxy.dataPlane.updateOptions({ maxUrlBytes: 8 * 1024 });
   assert.equal((await rawRequest(port, req)).status, 200);
+});
+
+test('a body that stalls after the upstream already answered: the response arrives, then the connection is closed', async (t) => {
+  // Once the response is complete Node times the connection with its keep-alive timeout
+  // (clientKeepAlive + 1 s), which then closes it; without a listener swallowing that timeout.
+  const { proxy, port } = await startProxy({ clientBodyIdleTimeoutMs: 1000, retryBufferBytes: 1024, clientKeepAliveMs: 2000 });
+  t.after(() => proxy.stop(100));
+  // An upstream that answers at once without reading the body.
+  const early = createServer((req, res) => res.end('early'));
+  await new Promise<void>((r) => early.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    early.closeAllConnections();
+    early.close();
+  });
+  addUpstream(proxy, 'web', (early.address() as AddressInfo).port);
+  const r = await rawRequest(port, `POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n${'b'.repeat(5000)}`, { waitMs: 10_000 });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(bodyOf(r.text), 'early');
+  assert.equal(r.closed, true, 'the connection with a stalled, unwanted body is closed');
+  assert.ok(r.ms >= 2950, `closed after ${Math.round(r.ms)} ms`);
 });
