@@ -87,6 +87,16 @@ function absoluteForm(req: IncomingMessage, url: string): Refusal | undefined {
   return undefined;
 }
 
+/**
+ * Only WebSocket upgrades are relayed (http-proxy-3 would drop any other without a word): `h2c` or
+ * a POST with `Upgrade: websocket` get a 400 that says so.
+ */
+export function checkUpgrade(req: IncomingMessage): Refusal | undefined {
+  const upgrade = req.headers.upgrade ?? '';
+  if (req.method === 'GET' && upgrade.toLowerCase() === 'websocket') return undefined;
+  return { code: 'BAD_REQUEST', message: `only WebSocket upgrades (GET with Upgrade: websocket) are proxied, not ${req.method} with Upgrade: ${JSON.stringify(upgrade)}` };
+}
+
 /** Answers a refused request with `Connection: close`; its body (if any) is never read or forwarded. */
 export function refuseRequest(res: ServerResponse, r: Refusal): void {
   if (!res.headersSent) res.setHeader('connection', 'close');

@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import type { TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import { ClientConnections } from './client-connections.ts';
-import { ClientLimits, refuseRequest } from './client-limits.ts';
+import { ClientLimits, checkUpgrade, refuseRequest } from './client-limits.ts';
 import type { DataPlane } from './data-plane.ts';
 import { sendSocketError } from './error-response.ts';
 
@@ -71,7 +71,7 @@ export class Listener {
     const limits = new ClientLimits(this.server, this.tls, log, plane.options);
     plane.onOptionsChanged(() => limits.apply());
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      const refusal = limits.check(req);
+      const refusal = limits.check(req) ?? checkUpgrade(req);
       if (refusal) return sendSocketError(socket, refusal.code, refusal.message);
       handleUpgrade(req, socket, head);
     });

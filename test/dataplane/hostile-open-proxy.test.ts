@@ -103,3 +103,17 @@ test('a WebSocket upgrade goes through the same checks: two Hosts are refused be
   assert.match(bodyOf(r.text), /2 Host header fields/);
   assert.equal(app.connections(), 0);
 });
+
+test('upgrades other than WebSocket (h2c, a POST upgrade) get 400 with a body; nothing is tunnelled', async (t) => {
+  const { port, app } = await setup(t);
+  for (const text of [
+    'GET / HTTP/1.1\r\nHost: app.example.com\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n',
+    'POST / HTTP/1.1\r\nHost: app.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nContent-Length: 3\r\n\r\nabc',
+  ]) {
+    const r = await rawRequest(port, text);
+    assert.equal(r.status, 400, r.text);
+    assert.match(bodyOf(r.text), /only WebSocket upgrades/);
+    assert.equal(r.closed, true);
+  }
+  assert.equal(app.connections(), 0);
+});
