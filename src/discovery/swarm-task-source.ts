@@ -306,7 +306,10 @@ export class SwarmTaskSource {
       }
     }
     for (const t of [...this.#tracked.values()]) {
-      if (!listed.has(t.taskId) && this.#services.has(t.swarmServiceId)) this.#remove(t, 'task no longer listed');
+      if (listed.has(t.taskId)) continue;
+      if (this.#services.has(t.swarmServiceId)) this.#remove(t, 'task no longer listed');
+      // A service no longer followed: its tasks were drained; forget each once its drain has ended.
+      else if (!this.#registry.upstreams.has(t.upstreamId)) this.#tracked.delete(t.taskId);
     }
     for (const id of [...this.#rejected.keys()]) if (!listed.has(id)) this.#rejected.delete(id);
     await Promise.all(work);
