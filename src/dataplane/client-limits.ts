@@ -82,7 +82,14 @@ function absoluteForm(req: IncomingMessage, url: string): Refusal | undefined {
   const rest = m[2] ?? '';
   req.url = rest === '' ? '/' : rest.charCodeAt(0) === 63 /* '?' */ ? `/${rest}` : rest;
   const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'host') raw[i + 1] = authority;
+  let hasHost = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() === 'host') {
+      raw[i + 1] = authority;
+      hasHost = true;
+    }
+  }
+  if (!hasHost) raw.push('Host', authority); // HTTP/1.0 may omit it
   req.headers.host = authority;
   return undefined;
 }

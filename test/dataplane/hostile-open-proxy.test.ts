@@ -43,6 +43,11 @@ test('an absolute-form request is routed by its authority and forwarded in origi
   // A query without a path.
   const q = await rawRequest(port, 'GET http://app.example.com?y=2 HTTP/1.1\r\nHost: app.example.com\r\nConnection: close\r\n\r\n');
   assert.equal(bodyOf(q.text), 'up GET /?y=2 0');
+  // HTTP/1.0 without a Host header: the authority becomes the Host upstream.
+  const h10 = await rawRequest(port, 'GET http://app.example.com/old HTTP/1.0\r\n\r\n');
+  assert.equal(h10.status, 200, h10.text);
+  const old = app.seen.find((s) => s.url === '/old')!;
+  assert.equal(old.rawHeaders[old.rawHeaders.findIndex((h) => /^host$/i.test(h)) + 1], 'app.example.com');
   // With a default service, an unknown authority goes to the default service's upstream: still
   // never anywhere else.
   const def = await countingUpstream();
