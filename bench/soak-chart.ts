@@ -1,5 +1,5 @@
 // PNG of a soak run (bench/soak.ts), rendered by Chart.js on @napi-rs/canvas like bench/deploy-chart.ts.
-// Top panel: the proxy's RSS and V8 heap used (MiB, left axis) and open fds (right axis), one sample a
+// Top panel: the proxy's RSS, V8 heap total and used (MiB, left axis) and open fds (right axis), one sample a
 // second, with the two windows the growth check compares shaded. Bottom panel: successful requests/s,
 // failed requests and dropped WebSockets per second, and the deploys (blue/green and rolling).
 import { createCanvas } from '@napi-rs/canvas';
@@ -12,6 +12,8 @@ export interface SoakTimeline {
   /** Per second since the load started; null where no sample was taken. */
   rssMiB: (number | null)[];
   heapMiB: (number | null)[];
+  /** V8's committed heap. */
+  heapTotalMiB: (number | null)[];
   fds: (number | null)[];
   okPerSec: number[];
   failedPerSec: number[];
@@ -58,6 +60,7 @@ export async function renderSoak(file: string, title: string, subtitle: string, 
       labels,
       datasets: [
         line('RSS (MiB)', t.rssMiB, '#1f77b4', 'y'),
+        line('V8 heap total (MiB)', t.heapTotalMiB, '#98df8a', 'y'),
         line('V8 heap used (MiB)', t.heapMiB, '#2ca02c', 'y'),
         line('open fds', t.fds, '#9467bd', 'y1'),
         band('compared windows', within(t.windows), 'rgba(255,200,0,0.18)', 'band'),
