@@ -131,7 +131,8 @@ export class DeployLoad {
     } catch (err) {
       const e = err as Error & { code?: string; cause?: { code?: string } };
       const code = e.code ?? e.cause?.code ?? e.name;
-      s.failure = /TIMEOUT|AbortError|TimeoutError/i.test(code)
+      // AbortSignal.timeout() rejects with a DOMException whose code is a number (23): test the name too.
+      s.failure = /TIMEOUT|AbortError|TimeoutError/i.test(`${code} ${e.name}`)
         ? 'timeout'
         : /SOCKET|ECONNRESET|EPIPE|CLOSED|ECONNREFUSED/i.test(code)
           ? 'reset'

@@ -9,9 +9,9 @@
 //   - Caddy, nginx, HAProxy (when installed; else "skipped"): host processes with configs in a
 //     temp dir (bench/peers/configs.ts) listing both ports.
 // Prints a table per case, writes bench/results/deploy-<stamp>.json and a PNG timeline per case.
-// Traffic goes only to loopback and to the containers this bench creates (names bgbench-*).
+// Traffic goes only to loopback and to the containers this bench creates (names bgb-<pid>-*).
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -28,28 +28,40 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
 const IMAGE = 'bluegreen/testapp:local';
 const PORTS = [3000, 4000] as const;
-const HOST = 'bgbench-deploy.localhost';
+const PREFIX = `bgb-${process.pid}-`;
+/** The bluegreen service and host of this run (discovery sees every container on the engine). */
+const SERVICE = `${PREFIX}app`;
+const HOST = `${SERVICE}.localhost`;
 const STOP_TIMEOUT_S = 10;
 /** The graceful app closes what is left (WebSockets: close 1001) this long after SIGTERM. */
 const APP_GRACE_MS = 3000;
 const UNHEALTHY_WAIT_MS = 4000;
 const HEALTH_WAIT_MS = 30_000;
-const WARMUP_MS = 5000;
-const GAP_MS = 1000;
+const WARMUP_MS = 3000;
+const GAP_MS = 500;
 /**
  * After a deploy that stopped a port, the next one starts no sooner than this after that stop began
  * (when the port went down), so a port is re-used only after the peers' passive-health windows
  * (nginx fail_timeout, Caddy fail_duration: 5 s) have passed: real deploys are minutes apart.
  */
 const PORT_REUSE_MS = 5000;
-const PREFIX = `bgbench-${process.pid}-`;
 
 type ProxyName = 'bluegreen' | 'caddy' | 'nginx' | 'haproxy';
 const PROXIES: ProxyName[] = ['bluegreen', 'caddy', 'nginx', 'haproxy'];
 
+/**
+ * How a case deploys: `seed` (docker run on the other port, wait for /health, docker stop the old
+ * one), `bluegreen-deploy` (the same two ports as the colors of a compose project, released by
+ * `bluegreen deploy`), `swarm` (docker stack deploy, a rolling update of a 3-replica service).
+ */
+type DeployKind = 'seed' | 'bluegreen-deploy' | 'swarm';
+
 interface CaseDef {
   name: string;
   describe: string;
+  kind?: DeployKind;
+  /** swarm: the service's update order. */
+  order?: 'start-first' | 'stop-first';
   env: Record<string, string>;
   /** The new version never becomes healthy. */
   unhealthy?: boolean;
@@ -57,11 +69,16 @@ interface CaseDef {
   entrypoint?: boolean;
   /** Proxies this case runs for (default all). */
   only?: ProxyName[];
+  /**
+   * The app exits at once on SIGTERM: a POST in flight then cannot be replayed safely (allowed and
+   * counted), and open WebSockets die with it (allowed) unless bluegreen drained it first.
+   */
+  exitsAtOnce?: 'posts-may-fail' | 'websockets-may-drop';
 }
 
 const CASES: CaseDef[] = [
   { name: 'graceful', describe: `graceful SIGTERM (finishes in-flight requests, closes WebSockets with 1001 after ${APP_GRACE_MS / 1000} s)`, env: { ON_SIGTERM: 'graceful', GRACE_MS: String(APP_GRACE_MS) } },
-  { name: 'exit', describe: 'exits at once on SIGTERM (in-flight requests killed)', env: { ON_SIGTERM: 'exit' } },
+  { name: 'exit', describe: 'exits at once on SIGTERM (in-flight requests killed)', env: { ON_SIGTERM: 'exit' }, exitsAtOnce: 'posts-may-fail' },
   { name: 'slow-start', describe: 'graceful, 3 s slow start', env: { ON_SIGTERM: 'graceful', GRACE_MS: String(APP_GRACE_MS), STARTUP_DELAY_MS: '3000' } },
   { name: 'unhealthy', describe: `new version never healthy (deploy waits ${UNHEALTHY_WAIT_MS / 1000} s for /health, then removes it)`, env: { ON_SIGTERM: 'graceful', GRACE_MS: String(APP_GRACE_MS) }, unhealthy: true },
   {
@@ -69,13 +86,37 @@ const CASES: CaseDef[] = [
     describe: 'exits at once on SIGTERM, run under bin/bluegreen-entrypoint (BLUEGREEN_TERM_DELAY=5)',
     env: { ON_SIGTERM: 'exit', BLUEGREEN_TERM_DELAY: '5' },
     entrypoint: true,
+    exitsAtOnce: 'websockets-may-drop',
     only: ['bluegreen'],
+  },
+  {
+    name: 'exit+deploy',
+    describe: `exits at once on SIGTERM, released by bluegreen deploy (compose colors on ports ${3000}/${4000}: start, wait ready, switch, drain --drain-timeout 3s, stop)`,
+    kind: 'bluegreen-deploy',
+    env: { ON_SIGTERM: 'exit' },
+    only: ['bluegreen'],
+  },
+  {
+    name: 'swarm-start-first',
+    describe: 'docker stack deploy, rolling update of 3 replicas, order start-first, parallelism 1 (graceful app)',
+    kind: 'swarm',
+    order: 'start-first',
+    env: { ON_SIGTERM: 'graceful', GRACE_MS: String(APP_GRACE_MS) },
+  },
+  {
+    name: 'swarm-stop-first',
+    describe: 'docker stack deploy, rolling update of 3 replicas, order stop-first, parallelism 1 (graceful app)',
+    kind: 'swarm',
+    order: 'stop-first',
+    env: { ON_SIGTERM: 'graceful', GRACE_MS: String(APP_GRACE_MS) },
   },
 ];
 
 const HELP = `usage: npm run bench:deploy -- [options]
 
-  --quick           one deploy per case (CI smoke)
+  --quick           one deploy per case, bluegreen only unless --only says otherwise (CI smoke);
+                    exits 1 when bluegreen misses a target (but for POSTs a graceful app lost at
+                    SIGTERM: reported, not gating)
   --deploys N       deploys per case and proxy (default 5)
   --only LIST       proxies to run, comma-separated (default bluegreen,caddy,nginx,haproxy)
   --cases LIST      cases to run (default ${CASES.map((c) => c.name).join(',')})
@@ -122,7 +163,7 @@ function parseOptions(argv: string[]): Options | undefined {
   const deploys = values.deploys !== undefined ? Number(values.deploys) : values.quick ? 1 : 5;
   if (!Number.isInteger(deploys) || deploys < 1) throw new UsageError(`--deploys must be an integer >= 1`);
   const list = (s: string | undefined): string[] | undefined => s?.split(',').map((x) => x.trim()).filter(Boolean);
-  const proxies = (list(values.only) ?? PROXIES) as ProxyName[];
+  const proxies = (list(values.only) ?? (values.quick ? ['bluegreen'] : PROXIES)) as ProxyName[];
   for (const p of proxies) if (!PROXIES.includes(p)) throw new UsageError(`--only: unknown proxy ${p}`);
   const caseNames = list(values.cases) ?? CASES.map((c) => c.name);
   const cases = caseNames.map((n) => {
@@ -154,6 +195,7 @@ function docker(args: string[], timeoutMs = 60_000): Promise<string> {
 }
 
 function removeOurContainersSync(): void {
+  swarmHost.teardownSync();
   const ps = spawnSync('docker', ['ps', '-aq', '--filter', `name=^${PREFIX}`], { encoding: 'utf8' });
   const ids = (ps.stdout ?? '').split('\n').filter(Boolean);
   if (ids.length) spawnSync('docker', ['rm', '-f', ...ids], { stdio: 'ignore' });
@@ -168,7 +210,7 @@ async function startApp(c: CaseDef, port: number, version: string, healthy: bool
   const args = ['run', '-d', '--name', name, '--network', 'host', '--stop-timeout', String(STOP_TIMEOUT_S)];
   for (const [k, v] of Object.entries(env)) args.push('-e', `${k}=${v}`);
   const labels = {
-    'bluegreen.service': 'bgbench-deploy',
+    'bluegreen.service': SERVICE,
     'bluegreen.hosts': HOST,
     'bluegreen.port': String(port),
     'bluegreen.healthcheck.path': '/health',
@@ -263,6 +305,8 @@ interface Row {
   failedByKind?: Record<string, number>;
   failedByRequest?: Record<string, number>;
   failedIdempotent?: number;
+  /** POSTs answered 502 "lost the connection to upstream" (written, then the connection broke: not replayable). */
+  postsLostConnection?: number;
   wsDropped?: number;
   wsClosed?: number;
   wsMessagesLost?: number;
@@ -280,6 +324,8 @@ interface Row {
 interface Running {
   url: string;
   child: Child;
+  /** bluegreen's admin API. */
+  adminUrl?: string;
 }
 
 async function startProxy(proxy: ProxyName, tmp: string, opts: Options): Promise<Running & { version: string; config: string }> {
@@ -288,17 +334,12 @@ async function startProxy(proxy: ProxyName, tmp: string, opts: Options): Promise
   let child: Child;
   let version: string;
   let config: string;
+  let adminUrl: string | undefined;
   if (proxy === 'bluegreen') {
-    child = spawnChild('bluegreen', process.execPath, [opts.bluegreenBin, 'serve', '--listen', `127.0.0.1:${port}`, '--admin', '127.0.0.1:0', '--host-address', '127.0.0.1'], { cwd: ROOT });
-    const dir = dirname(dirname(opts.bluegreenBin));
-    const commit = spawnSync('git', ['-C', dir, 'describe', '--always', '--dirty'], { encoding: 'utf8' }).stdout.trim();
-    let pkg = '';
-    try {
-      pkg = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version?: string }).version ?? '';
-    } catch {
-      // no package.json next to it
-    }
-    version = [pkg, commit && `@${commit}`].filter(Boolean).join(' ');
+    const adminPort = await freePort();
+    adminUrl = `http://127.0.0.1:${adminPort}`;
+    child = spawnChild('bluegreen', process.execPath, [opts.bluegreenBin, 'serve', '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${adminPort}`, '--host-address', '127.0.0.1'], { cwd: ROOT });
+    version = bluegreenVersion(opts);
     config = 'labels bluegreen.service, bluegreen.port, bluegreen.healthcheck.path=/health; defaults';
   } else {
     const bin = findExecutable(proxy)!;
@@ -311,7 +352,20 @@ async function startProxy(proxy: ProxyName, tmp: string, opts: Options): Promise
   if (!(await waitOk(`${url}/ready-check`, 20_000, HOST))) {
     throw new Error(`${proxy} did not answer through ${url} (${child.exitText || 'running'}):\n${child.tail()}`);
   }
-  return { url, child, version, config };
+  return { url, child, version, config, adminUrl };
+}
+
+/** The package version of the bluegreen that runs, and its commit when it is a git checkout. */
+function bluegreenVersion(opts: Options): string {
+  const dir = dirname(dirname(opts.bluegreenBin));
+  const commit = spawnSync('git', ['-C', dir, 'describe', '--always', '--dirty'], { encoding: 'utf8' }).stdout.trim();
+  let pkg = '';
+  try {
+    pkg = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version?: string }).version ?? '';
+  } catch {
+    // no package.json next to it
+  }
+  return [pkg, commit && `@${commit}`].filter(Boolean).join(' ');
 }
 
 function peerVersion(proxy: ProxyName, bin: string): string {
@@ -327,6 +381,8 @@ function percentile(values: number[], p: number): number | undefined {
 }
 
 async function runCase(c: CaseDef, proxy: ProxyName, opts: Options, tmp: string): Promise<Row> {
+  if (c.kind === 'bluegreen-deploy') return runBluegreenDeployCase(c, opts, tmp);
+  if (c.kind === 'swarm') return runSwarmCase(c, proxy, opts, tmp);
   let slot = 0;
   let current = await startApp(c, PORTS[slot], 'v0', true);
   if (!(await waitOk(`http://127.0.0.1:${PORTS[slot]}/health`, HEALTH_WAIT_MS))) throw new Error(`the first app (${current}) never became healthy`);
@@ -370,6 +426,283 @@ async function runCase(c: CaseDef, proxy: ProxyName, opts: Options, tmp: string)
   return summarize(c, proxy, p, load, deploys, t0, tStop);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Case: the exit-at-once app released by `bluegreen deploy` (compose colors on the seed ports)
+
+const COMPOSE_PROJECT = `${PREFIX}compose`;
+
+function composeColorsFile(c: CaseDef): string {
+  const color = (name: 'blue' | 'green', port: number): string[] => [
+    `  ${SERVICE}-${name}:`,
+    `    image: ${IMAGE}`,
+    `    network_mode: host`,
+    `    stop_grace_period: ${STOP_TIMEOUT_S}s`,
+    `    environment:`,
+    ...Object.entries({ ...c.env, PORT: String(port), NAME: `${SERVICE}-${name}`, VERSION: '${VERSION:-v0}' }).map(([k, v]) => `      ${k}: "${v}"`),
+    `    labels:`,
+    ...Object.entries({
+      'bluegreen.service': SERVICE,
+      'bluegreen.color': name,
+      'bluegreen.hosts': HOST,
+      'bluegreen.port': String(port),
+      'bluegreen.healthcheck.path': '/health',
+    }).map(([k, v]) => `      ${k}: "${v}"`),
+  ];
+  return ['# written by bench/deploy.ts: the two colors of the exit+deploy case', 'services:', ...color('blue', PORTS[0]), ...color('green', PORTS[1]), ''].join('\n');
+}
+
+/** Runs a command; resolves with its exit code and output (never rejects on a non-zero exit). */
+function runCommand(cmd: string, args: string[], env: Record<string, string>, timeoutMs: number): Promise<{ code: number; out: string }> {
+  return new Promise((res) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let out = '';
+    p.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    p.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('error', (err) => {
+      clearTimeout(timer);
+      res({ code: -1, out: `${out}${err.message}` });
+    });
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      res({ code: code ?? -1, out });
+    });
+  });
+}
+
+async function runBluegreenDeployCase(c: CaseDef, opts: Options, tmp: string): Promise<Row> {
+  const file = join(tmp, 'bluegreen-deploy.yml');
+  writeFileSync(file, composeColorsFile(c));
+  const compose = async (args: string[], env: Record<string, string> = {}): Promise<void> => {
+    const r = await runCommand('docker-compose', ['-f', file, '-p', COMPOSE_PROJECT, ...args], env, 120_000);
+    if (r.code !== 0) throw new Error(`docker-compose ${args.join(' ')} failed (${r.code}): ${r.out.trim()}`);
+  };
+  await compose(['up', '-d', '--no-deps', `${SERVICE}-blue`], { VERSION: 'v0' });
+  if (!(await waitOk(`http://127.0.0.1:${PORTS[0]}/health`, HEALTH_WAIT_MS))) throw new Error(`the blue color never became healthy`);
+  const p = await startProxy('bluegreen', tmp, opts);
+  const load = new DeployLoad(p.url, HOST).start();
+  const t0 = Date.now();
+  const deploys: DeployRecord[] = [];
+  let tStop = 0;
+  try {
+    await sleep(WARMUP_MS);
+    for (let i = 1; i <= opts.deploys; i++) {
+      const rec: DeployRecord = { start: Date.now(), end: 0, healthy: false };
+      const args = [opts.bluegreenBin, 'deploy', SERVICE, '-f', file, '-p', COMPOSE_PROJECT, '--admin', p.adminUrl!, '--timeout', '30s', '--drain-timeout', '3s'];
+      const r = await runCommand(process.execPath, args, { VERSION: `v${i}`, BLUEGREEN_COMPOSE: 'docker-compose' }, 120_000);
+      if (r.code !== 0) throw new Error(`bluegreen deploy ${SERVICE} exited ${r.code}:\n${r.out.trim()}`);
+      rec.healthy = true;
+      rec.end = Date.now();
+      deploys.push(rec);
+      await sleep(GAP_MS);
+    }
+  } finally {
+    tStop = Date.now();
+    await load.stop();
+    await stopChild(p.child, 15_000);
+    await runCommand('docker-compose', ['-f', file, '-p', COMPOSE_PROJECT, 'down', '-t', '0'], {}, 60_000);
+  }
+  return summarize(c, 'bluegreen', p, load, deploys, t0, tStop);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Swarm cases: docker stack deploy on the host engine's single-node swarm
+
+const SWARM_LOCK = '/tmp/bluegreen-host-swarm.lock';
+const SWARM_REPLICAS = 3;
+const SWARM_PROXY_IMAGE = 'bgb-bench/bluegreen:local';
+const SWARM_PEERS_SKIPPED = 'not built: the peers would run as containers on the overlay (tasks.<service> DNS), and no image of them is made yet';
+
+/**
+ * The host engine's swarm for the swarm cases: the host-wide lock is held from setup to teardown;
+ * the swarm is inited only when the engine had none (and left again only then); the overlay
+ * network and stacks are this run's own.
+ */
+class SwarmHost {
+  readonly network = `${PREFIX}net`;
+  readonly stacks = new Set<string>();
+  #lock: ReturnType<typeof spawn> | undefined;
+  #inited = false;
+  #gwbridgeBefore = true;
+  #ready: Promise<void> | undefined;
+
+  setup(opts: Options): Promise<void> {
+    this.#ready ??= this.#setup(opts);
+    return this.#ready;
+  }
+
+  async #setup(opts: Options): Promise<void> {
+    if (!findExecutable('flock')) throw new Error('flock (util-linux) is needed for the swarm cases');
+    const lock = spawn('flock', [SWARM_LOCK, '-c', 'echo locked; exec cat'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.#lock = lock;
+    process.stdout.write(` (waiting for ${SWARM_LOCK})`);
+    await new Promise<void>((res, rej) => {
+      lock.stdout!.once('data', () => res());
+      lock.once('exit', (code) => rej(new Error(`flock ${SWARM_LOCK} exited ${code}`)));
+    });
+    const swarm = JSON.parse(await docker(['info', '--format', '{{json .Swarm}}'])) as { LocalNodeState: string; ControlAvailable: boolean };
+    this.#gwbridgeBefore = (await docker(['network', 'ls', '-q', '--filter', 'name=^docker_gwbridge$'])).trim() !== '';
+    if (swarm.LocalNodeState === 'inactive') {
+      await docker(['swarm', 'init', '--advertise-addr', '127.0.0.1']);
+      this.#inited = true;
+    } else if (swarm.LocalNodeState !== 'active' || !swarm.ControlAvailable) {
+      throw new Error(`the engine is in a swarm but not a manager (${JSON.stringify(swarm)}): stacks need a manager`);
+    }
+    await docker(['network', 'create', '--driver', 'overlay', '--attachable', this.network]);
+    // The proxy runs as a stack service: an image of the bluegreen being measured.
+    const dir = dirname(dirname(opts.bluegreenBin));
+    // Its staging dir (.build/image) is shared with other builds from the same checkout: one retry.
+    // `npm run -s` sets npm_config_loglevel=silent: the script's `npm ci | grep` would then see no line and fail.
+    const env: NodeJS.ProcessEnv = { ...process.env, TAG: SWARM_PROXY_IMAGE };
+    delete env.npm_config_loglevel;
+    let built = spawnSync('bash', [join(dir, 'scripts', 'build-proxy-image.sh')], { cwd: dir, encoding: 'utf8', env });
+    if (built.status !== 0) built = spawnSync('bash', [join(dir, 'scripts', 'build-proxy-image.sh')], { cwd: dir, encoding: 'utf8', env });
+    if (built.status !== 0) throw new Error(`scripts/build-proxy-image.sh failed (${built.status ?? built.signal}):\n${built.stdout}${built.stderr}`);
+  }
+
+  /** Removes a stack and waits until its containers are gone. */
+  removeStackSync(stack: string): void {
+    spawnSync('docker', ['stack', 'rm', stack], { stdio: 'ignore' });
+    for (let i = 0; i < 120; i++) {
+      const ps = spawnSync('docker', ['ps', '-aq', '--filter', `label=com.docker.stack.namespace=${stack}`], { encoding: 'utf8' });
+      if (!(ps.stdout ?? '').trim()) break;
+      spawnSync('sleep', ['0.5']);
+    }
+    this.stacks.delete(stack);
+  }
+
+  /** Everything this run made, synchronously (also on exit); then the lock is released. */
+  teardownSync(): void {
+    if (!this.#lock) return;
+    for (const stack of [...this.stacks]) this.removeStackSync(stack);
+    for (let i = 0; i < 60; i++) {
+      const r = spawnSync('docker', ['network', 'rm', this.network], { encoding: 'utf8' });
+      if (r.status === 0 || /not found|No such network/i.test(r.stderr ?? '')) break;
+      spawnSync('sleep', ['0.5']);
+    }
+    if (this.#inited) {
+      const services = (spawnSync('docker', ['service', 'ls', '-q'], { encoding: 'utf8' }).stdout ?? '').trim();
+      if (services) process.stderr.write(`bench:deploy: not leaving the swarm this run created: other services run on it now\n`);
+      else {
+        spawnSync('docker', ['swarm', 'leave', '--force'], { stdio: 'ignore' });
+        if (!this.#gwbridgeBefore) spawnSync('docker', ['network', 'rm', 'docker_gwbridge'], { stdio: 'ignore' });
+      }
+      this.#inited = false;
+    }
+    this.#lock.stdin?.end();
+    this.#lock.kill();
+    this.#lock = undefined;
+  }
+}
+
+const swarmHost = new SwarmHost();
+
+function swarmStackFile(c: CaseDef, version: string, proxyPort: number, gid: number): string {
+  const env = { ...c.env, NAME: `${SERVICE}-${version}`, VERSION: version };
+  return [
+    '# written by bench/deploy.ts: a swarm case (pattern of compose/swarm.yml)',
+    'version: "3.8"',
+    'services:',
+    '  proxy:',
+    `    image: ${SWARM_PROXY_IMAGE}`,
+    '    command: ["serve", "--listen", "0.0.0.0:8080", "--log-level", "warn"]',
+    `    user: "1000:${gid}"`,
+    '    volumes:',
+    '      - { type: bind, source: /var/run/docker.sock, target: /var/run/docker.sock, read_only: true }',
+    '    ports:',
+    `      - { target: 8080, published: ${proxyPort}, protocol: tcp, mode: host }`,
+    '    networks: [net]',
+    '    stop_grace_period: 15s',
+    '    deploy:',
+    '      replicas: 1',
+    '      placement: { constraints: [node.role == manager] }',
+    '  app:',
+    `    image: ${IMAGE}`,
+    '    environment:',
+    ...Object.entries(env).map(([k, v]) => `      ${k}: "${v}"`),
+    '    labels:',
+    `      bluegreen.service: "${SERVICE}"`,
+    '    healthcheck: { test: ["CMD", "node", "/app/healthcheck.js"], interval: 1s, timeout: 2s, retries: 2, start_period: 10s }',
+    `    stop_grace_period: ${STOP_TIMEOUT_S}s`,
+    '    networks: [net]',
+    '    deploy:',
+    `      replicas: ${SWARM_REPLICAS}`,
+    '      endpoint_mode: dnsrr',
+    `      labels: { bluegreen.hosts: "${HOST}" }`,
+    `      update_config: { order: ${c.order ?? 'start-first'}, parallelism: 1, delay: 0s, monitor: 1s, failure_action: pause }`,
+    'networks:',
+    `  net: { external: true, name: ${swarmHost.network} }`,
+    '',
+  ].join('\n');
+}
+
+async function waitUntil(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await sleep(250);
+  }
+}
+
+async function runSwarmCase(c: CaseDef, proxy: ProxyName, opts: Options, tmp: string): Promise<Row> {
+  await swarmHost.setup(opts);
+  const stack = `${PREFIX}${c.name.replace(/[^a-z0-9-]/g, '-')}`;
+  const file = join(tmp, `${stack}.yml`);
+  const port = await freePort();
+  const gid = statSync('/var/run/docker.sock').gid;
+  const deployStack = async (version: string): Promise<void> => {
+    writeFileSync(file, swarmStackFile(c, version, port, gid));
+    await docker(['stack', 'deploy', '--resolve-image', 'never', '-c', file, stack], 120_000);
+  };
+  swarmHost.stacks.add(stack);
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await deployStack('v0');
+    await waitUntil(`${SWARM_REPLICAS} tasks of ${stack}_app and the proxy`, 120_000, async () => {
+      const out = await docker(['service', 'ls', '--filter', `name=${stack}_`, '--format', '{{.Name}} {{.Replicas}}']);
+      return out.includes(`${stack}_app ${SWARM_REPLICAS}/${SWARM_REPLICAS}`) && out.includes(`${stack}_proxy 1/1`);
+    });
+    if (!(await waitOk(`${url}/ready-check`, 60_000, HOST))) throw new Error(`the swarm proxy did not answer for ${HOST} on ${url}`);
+    await sleep(2000); // every task registered and ready, not only the first
+    const load = new DeployLoad(url, HOST).start();
+    const t0 = Date.now();
+    const deploys: DeployRecord[] = [];
+    let tStop = 0;
+    try {
+      await sleep(WARMUP_MS);
+      for (let i = 1; i <= opts.deploys; i++) {
+        const rec: DeployRecord = { start: Date.now(), end: 0, healthy: false };
+        await deployStack(`v${i}`);
+        await waitUntil(`the rolling update of ${stack}_app to v${i}`, 180_000, async () => {
+          const raw = await docker(['service', 'inspect', '--format', '{{json .UpdateStatus}}', `${stack}_app`]);
+          const st = JSON.parse(raw) as { State?: string; StartedAt?: string; Message?: string } | null;
+          if (!st?.StartedAt || Date.parse(st.StartedAt) < rec.start - 2000) return false;
+          if (st.State === 'paused' || st.State?.startsWith('rollback')) throw new Error(`update ${st.State}: ${st.Message ?? ''}`);
+          return st.State === 'completed';
+        });
+        rec.healthy = true;
+        rec.readyMs = Date.now() - rec.start;
+        rec.end = Date.now();
+        deploys.push(rec);
+        await sleep(GAP_MS);
+      }
+    } finally {
+      tStop = Date.now();
+      await load.stop();
+    }
+    const version = `${bluegreenVersion(opts)} (stack service)`;
+    return summarize(c, proxy, { version, config: `stack service on overlay ${swarmHost.network}, port ${port} mode host` }, load, deploys, t0, tStop);
+  } finally {
+    // The proxy's task history and last log lines, for a failed or surprising run.
+    const tasks = await docker(['service', 'ps', '--no-trunc', '--format', '{{.Name}} {{.CurrentState}} {{.Error}}', `${stack}_proxy`]).catch((e: Error) => e.message);
+    const logs = await docker(['service', 'logs', '--raw', '--tail', '40', `${stack}_proxy`]).catch((e: Error) => e.message);
+    mkdirSync(RESULTS_DIR, { recursive: true });
+    writeFileSync(join(RESULTS_DIR, `${stack}-proxy.log`), `${tasks}\n${logs}`);
+    swarmHost.removeStackSync(stack);
+  }
+}
+
 function summarize(c: CaseDef, proxy: ProxyName, p: { version: string; config: string }, load: DeployLoad, deploys: DeployRecord[], t0: number, t1: number): Row {
   const samples = load.samples;
   // A request is "during a deploy" when it overlaps a deploy window (plus 1 s after it).
@@ -407,6 +740,7 @@ function summarize(c: CaseDef, proxy: ProxyName, p: { version: string; config: s
     failedByKind: byKind,
     failedByRequest: byRequest,
     failedIdempotent: failed.filter((s) => s.kind === 'get' || s.kind === 'slow').length,
+    postsLostConnection: failed.filter((s) => (s.kind === 'post8k' || s.kind === 'post1m') && /^502 lost the connection to upstream/.test(s.detail ?? '')).length,
     wsDropped,
     wsClosed: load.wsEvents.length - wsDropped,
     wsMessagesLost: load.wsMessagesLost,
@@ -454,11 +788,39 @@ function tableLines(rows: Row[]): string[] {
   return lines;
 }
 
+/**
+ * bluegreen's targets (issue 4), as misses: no failed request of any kind and no dropped WebSocket
+ * in any case, and no response from a never-healthy version; except that with an app that exits
+ * at once a POST in flight may fail (and its WebSockets drop), and under the entrypoint its
+ * WebSockets may drop when it exits (requests must not fail).
+ * `gating` is false for one miss only: POSTs lost (502 "lost the connection") when a graceful app
+ * closed its connections at SIGTERM with the POST written but not yet read (README, Deploy
+ * benchmark): a race on the app's side that a busy machine makes likely, so --quick reports it
+ * but does not fail on it; any other miss fails --quick.
+ */
+function targetMisses(c: CaseDef, r: Row): { text: string; gating: boolean }[] {
+  if (r.proxy !== 'bluegreen' || r.skipped) return [];
+  const misses: { text: string; gating: boolean }[] = [];
+  const k = r.failedByKind ?? {};
+  const posts = (r.failedByRequest?.post8k ?? 0) + (r.failedByRequest?.post1m ?? 0);
+  if (r.failedIdempotent) misses.push({ text: `${r.failedIdempotent} failed GETs`, gating: true });
+  const odd = (k.timeout ?? 0) + (k.other ?? 0);
+  if (odd) misses.push({ text: `${odd} requests timed out or got a bad answer`, gating: true });
+  if (posts > 0 && c.exitsAtOnce !== 'posts-may-fail') {
+    const raced = Math.min(r.postsLostConnection ?? 0, 3 * (r.deploys?.length ?? 0));
+    if (posts > raced) misses.push({ text: `${posts - raced} failed POSTs`, gating: true });
+    if (raced) misses.push({ text: `${raced} POSTs lost to the app closing connections at SIGTERM`, gating: c.env.ON_SIGTERM !== 'graceful' || c.kind === 'bluegreen-deploy' });
+  }
+  if (r.wsDropped && !c.exitsAtOnce) misses.push({ text: `${r.wsDropped} WebSockets dropped without a close frame`, gating: true });
+  if (r.servedByUnhealthy) misses.push({ text: `${r.servedByUnhealthy} responses from the never-healthy version`, gating: true });
+  return misses;
+}
+
 async function main(): Promise<number> {
   const opts = parseOptions(process.argv.slice(2));
   if (!opts) return 0;
   if (opts.render) return renderFromJson(opts.render);
-  const tmp = mkdtempSync(join(tmpdir(), 'bgbench-deploy-'));
+  const tmp = mkdtempSync(join(tmpdir(), 'bgb-deploy-'));
   chmodSync(tmp, 0o755); // nginx's workers (user nobody) keep request bodies under it
   tmpDir = tmp;
   try {
@@ -518,6 +880,8 @@ async function run(opts: Options, tmp: string): Promise<number> {
   say();
 
   const rows: Row[] = [];
+  const missed: string[] = [];
+  let gatingMisses = 0;
   const charts: Record<string, string> = {};
   mkdirSync(RESULTS_DIR, { recursive: true });
   for (const c of opts.cases) {
@@ -525,6 +889,10 @@ async function run(opts: Options, tmp: string): Promise<number> {
     const caseRows: Row[] = [];
     for (const proxy of opts.proxies) {
       if (c.only && !c.only.includes(proxy)) continue;
+      if (c.kind === 'swarm' && proxy !== 'bluegreen') {
+        caseRows.push({ case: c.name, proxy, skipped: SWARM_PEERS_SKIPPED });
+        continue;
+      }
       if (!installed.get(proxy)) {
         caseRows.push({ case: c.name, proxy, skipped: 'not installed' });
         continue;
@@ -539,6 +907,13 @@ async function run(opts: Options, tmp: string): Promise<number> {
     }
     say();
     for (const l of tableLines(caseRows)) say(l);
+    for (const r of caseRows) {
+      const m = targetMisses(c, r);
+      const text = m.map((x) => x.text + (x.gating ? '' : ' (not gating)')).join(', ');
+      if (m.length) missed.push(`${c.name}: ${text}`);
+      if (m.some((x) => x.gating)) gatingMisses++;
+      if (r.proxy === 'bluegreen' && !r.skipped) say(`bluegreen targets in ${c.name}: ${m.length ? `MISSED (${text})` : 'met'}`);
+    }
     const unhealthyServed = caseRows.filter((r) => r.servedByUnhealthy);
     if (unhealthyServed.length) say(`answered by the never-healthy version: ${unhealthyServed.map((r) => `${r.proxy} ${r.servedByUnhealthy}`).join(', ')}`);
     const png = join(RESULTS_DIR, `deploy-${stamp}-${c.name.replace(/[^a-z0-9-]/g, '-')}.png`);
@@ -552,7 +927,9 @@ async function run(opts: Options, tmp: string): Promise<number> {
   }
   const out = writeJson();
   say(`results: ${relative(ROOT, out)} (${Math.round((Date.now() - started.getTime()) / 1000)} s)`);
-  return 0;
+  if (missed.length) say(`bluegreen missed its targets:\n  ${missed.join('\n  ')}`);
+  else say('bluegreen met its targets in every case run');
+  return opts.quick && gatingMisses > 0 ? 1 : 0;
 
   /** The results so far (written after every case, so a failing case keeps the earlier ones). */
   function writeJson(): string {
@@ -563,6 +940,7 @@ async function run(opts: Options, tmp: string): Promise<number> {
       machine,
       options: { deploys: opts.deploys, quick: opts.quick, stopTimeoutS: STOP_TIMEOUT_S, appGraceMs: APP_GRACE_MS, unhealthyWaitMs: UNHEALTHY_WAIT_MS, load: DEFAULT_SHAPE, slowMs: SLOW_MS },
       cases: opts.cases.filter((c) => charts[c.name]).map((c) => ({ name: c.name, describe: c.describe, env: c.env, entrypoint: !!c.entrypoint, chart: charts[c.name] })),
+      missed,
       rows: rows.map((r) => ({ ...r, timeline: r.timeline ? { okPerSec: r.timeline.okPerSec, failedPerSec: r.timeline.failedPerSec, wsDroppedPerSec: r.timeline.wsDroppedPerSec } : undefined })),
     };
     writeFileSync(out, `${JSON.stringify(json, null, 2)}\n`);

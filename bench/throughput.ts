@@ -36,6 +36,8 @@ const HELP = `usage: npm run bench -- [options]
   --cpu-prof        run the proxy with --cpu-prof and print its top 10 self-time functions
                     (profiling slows the proxy: its numbers in such a run are not comparable)
   --strict          exit 1 when a target is missed
+  --post BYTES      every request is a POST with a body of BYTES (default 0: GET)
+env BENCH_BLUEGREEN_BIN  the bluegreen CLI to run (default bin/bluegreen.js of this checkout)
 `;
 
 // ---------------------------------------------------------------------------------------------
@@ -53,6 +55,8 @@ interface Options {
   nginx: boolean;
   cpuProf: boolean;
   strict: boolean;
+  /** POST a body of this many bytes instead of GET (0: GET). */
+  postBytes: number;
 }
 
 const OPTION_SPEC = {
@@ -64,6 +68,7 @@ const OPTION_SPEC = {
   'no-nginx': { type: 'boolean', default: false },
   'cpu-prof': { type: 'boolean', default: false },
   strict: { type: 'boolean', default: false },
+  post: { type: 'string', default: '0' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -97,6 +102,7 @@ function parseOptions(argv: string[]): Options | undefined {
     nginx: !values['no-nginx'],
     cpuProf: values['cpu-prof'],
     strict: values.strict,
+    postBytes: int('post', values.post, 0),
   };
   if (opts.threads > opts.connections) opts.threads = opts.connections;
   return opts;
@@ -293,7 +299,8 @@ function wrkTool(path: string, opts: Options, tmp: string): LoadTool {
   const v = spawnSync(path, ['-v'], { encoding: 'utf8' });
   const version = /wrk\s+(\S+)/.exec(`${v.stdout}${v.stderr}`)?.[1] ?? 'unknown';
   const script = join(tmp, 'wrk-done.lua');
-  writeFileSync(script, WRK_DONE_LUA);
+  const post = opts.postBytes > 0 ? `wrk.method = "POST"\nwrk.body = string.rep("x", ${opts.postBytes})\nwrk.headers["Content-Type"] = "application/octet-stream"\n` : '';
+  writeFileSync(script, post + WRK_DONE_LUA);
   return {
     name: 'wrk',
     version,
@@ -336,6 +343,7 @@ function autocannonTool(opts: Options): LoadTool | undefined {
     describe: `autocannon ${pkg.version} (1 Node process)`,
     async run(url, seconds) {
       const args = [bin, '--json', '-c', String(opts.connections), '-d', String(seconds), '-t', '5', url];
+      if (opts.postBytes > 0) args.push('-m', 'POST', '-H', 'content-type=application/octet-stream', '-b', 'x'.repeat(opts.postBytes));
       let stdout = '';
       const child = spawnChild('autocannon', process.execPath, args, { cwd: ROOT, onStdout: (s) => (stdout += s) });
       await child.exited;
@@ -409,7 +417,7 @@ async function startProxy(upstreamPort: number, cpuProfDir: string | undefined):
   const nodeArgs = cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : [];
   const child = spawnChild('proxy', process.execPath, [
     ...nodeArgs,
-    'bin/bluegreen.js',
+    process.env.BENCH_BLUEGREEN_BIN ?? 'bin/bluegreen.js',
     'serve',
     '--listen',
     `127.0.0.1:${port}`,
@@ -690,7 +698,7 @@ async function run(opts: Options, tmp: string): Promise<number> {
   const json = {
     timestamp: started.toISOString(),
     tool: { name: tool.name, version: tool.version, threads: tool.name === 'wrk' ? opts.threads : 1 },
-    options: { connections: opts.connections, durationS: opts.duration, warmupS: opts.warmup, bodyBytes: BODY_BYTES, cpuProf: opts.cpuProf },
+    options: { connections: opts.connections, durationS: opts.duration, warmupS: opts.warmup, bodyBytes: BODY_BYTES, cpuProf: opts.cpuProf, postBytes: opts.postBytes, bluegreenBin: process.env.BENCH_BLUEGREEN_BIN },
     machine: { cores, cpu: cpus()[0]?.model.trim(), coresBusyBeforeRun: load ?? null, node: process.version, nginx: nginxVer ?? null },
     targets: Object.fromEntries(reports.map((r) => [r.name, r.measurement ?? { skipped: r.skipped }])),
     ratios: { proxyOverDirect: proxyOverDirect ?? null, proxyOverNginx: proxyOverNginx ?? null },

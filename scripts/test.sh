@@ -43,6 +43,8 @@ if [ "${#e2e[@]}" -gt 0 ]; then
   node --test --test-concurrency=1 --test-timeout=600000 "${e2e[@]}"
   step "soak, 60-second form (npm run soak runs 10 minutes)"
   node bench/soak.ts --duration 60
+  step "deploy benchmark, quick form: one deploy per case through bluegreen; exits 1 on a missed target (npm run bench:deploy runs the full one)"
+  node bench/deploy.ts --quick
 fi
 
 step "end-to-end tests on a real multi-node swarm (npm run test:swarm)"
