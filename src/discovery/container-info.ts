@@ -40,6 +40,13 @@ export interface ContainerInfo {
   hasHealthcheck: boolean;
   /** Docker's health status; absent when there is no healthcheck. */
   health?: ContainerHealth;
+  /** When Docker last ran the HEALTHCHECK (the newest State.Health.Log entry, ms since epoch); absent before the first run. */
+  healthCheckedAt?: number;
+  /**
+   * Longest Docker may go between two runs of the HEALTHCHECK while it runs them (interval + timeout
+   * of Config.Healthcheck, Docker's 30 s defaults when unset); absent without a healthcheck.
+   */
+  healthPeriodMs?: number;
   swarm?: SwarmTask;
 }
 
@@ -84,9 +91,28 @@ export function containerInfoFromInspect(inspect: unknown): ContainerInfo {
   const stopSignal = str(config['StopSignal']);
   if (stopSignal !== '') info.stopSignal = stopSignal;
   if (health !== undefined) info.health = health;
+  if (info.hasHealthcheck) {
+    const hc = obj(config['Healthcheck']);
+    const ms = (v: unknown) => (typeof v === 'number' && v > 0 && Number.isFinite(v) ? Math.ceil(v / 1e6) : 30_000); // ns
+    info.healthPeriodMs = ms(hc['Interval']) + ms(hc['Timeout']);
+    const checkedAt = lastHealthCheck(obj(state['Health'])['Log']);
+    if (checkedAt !== undefined) info.healthCheckedAt = checkedAt;
+  }
   const swarm = readSwarm(labels);
   if (swarm) info.swarm = swarm;
   return info;
+}
+
+/** The newest time (End, else Start) among State.Health.Log entries; undefined when there is none. */
+function lastHealthCheck(log: unknown): number | undefined {
+  if (!Array.isArray(log)) return undefined;
+  let newest: number | undefined;
+  for (const entry of log) {
+    const e = obj(entry);
+    const t = Date.parse(str(e['End'])) || Date.parse(str(e['Start']));
+    if (Number.isFinite(t) && t > 0 && (newest === undefined || t > newest)) newest = t;
+  }
+  return newest;
 }
 
 function isHealth(s: string): s is ContainerHealth {

@@ -5,8 +5,8 @@ import { backoffDelay, DEFAULT_INITIAL_BACKOFF_MS, DEFAULT_MAX_BACKOFF_MS } from
 import { containerInfoFromInspect, containerSummariesFromList, type ContainerInfo } from './container-info.ts';
 import type { DockerApi } from './docker-client.ts';
 import { EventDecoder, type DockerEvent } from './event-stream.ts';
-import { hasBluegreenLabels, parseContainerLabels, type LabelProblem } from './labels.ts';
-import { runReadinessProbe } from './readiness-probe.ts';
+import { DEFAULT_PROBE_INTERVAL_MS, DEFAULT_PROBE_TIMEOUT_MS, hasBluegreenLabels, parseContainerLabels, type LabelProblem } from './labels.ts';
+import { runReadinessProbe, type OwnProbe } from './readiness-probe.ts';
 import { ServiceRetention } from './service-retention.ts';
 import { isStopSignal, stopSignals } from './stop-signal.ts';
 import { engineFromInfo, labelsFromService, mergeServiceLabels, serviceFromInspect, swarmManagerFromInfo, taskStopGraceMs, type EngineInfo, type SwarmService } from './swarm.ts';
@@ -81,12 +81,20 @@ interface Tracked {
   stopSignals: ReadonlySet<number>;
   /** Readiness comes from Docker's HEALTHCHECK (else: our probe). */
   dockerHealth: boolean;
+  host: string;
+  port: number;
+  /** Longest Docker may go between two runs of the HEALTHCHECK (interval + timeout). */
+  healthPeriodMs: number;
+  /** After a reconnect: the check that Docker still runs the HEALTHCHECK. */
+  healthWatch: NodeJS.Timeout | undefined;
   /** A stop event was seen: the upstream is draining and nothing but a new start brings it back. */
   stopping: boolean;
   probe: AbortController | undefined;
 }
 
 const SEEN_EVENTS = 1024;
+/** Added to twice a HEALTHCHECK's period before deciding Docker no longer runs it. */
+const HEALTH_STALL_SLACK_MS = 1_000;
 /** The label swarm puts on a task container: its service's id. */
 const SWARM_SERVICE_ID = 'com.docker.swarm.service.id';
 /** The label swarm puts on a task container: its task's id. */
@@ -202,7 +210,10 @@ export class DockerDiscovery {
     this.#sessionAc?.abort();
     this.#wake?.();
     this.#unwatch?.();
-    for (const rec of this.#tracked.values()) rec.probe?.abort();
+    for (const rec of this.#tracked.values()) {
+      rec.probe?.abort();
+      clearTimeout(rec.healthWatch);
+    }
     this.#retention.stop();
     await this.#tasks?.stop();
     await this.#running;
@@ -361,6 +372,9 @@ export class DockerDiscovery {
       await this.#tasks.sync();
       this.#tasks.start();
     }
+    // Docker 20.10 does not resume the HEALTHCHECKs of containers it live-restored after a daemon
+    // restart: after a reconnect, a container whose health Docker no longer updates gets our probe.
+    if (resumed) for (const rec of this.#tracked.values()) if (rec.dockerHealth && !rec.stopping) void this.#watchDockerHealth(rec);
     // The first sync's time since the process started: how long a restarted proxy routes blind.
     if (this.#firstSyncMs === undefined) this.#firstSyncMs = Math.round(performance.now());
     this.#log.info(
@@ -659,6 +673,10 @@ export class DockerDiscovery {
       graceMs,
       stopSignals: stopSignals(info.stopSignal),
       dockerHealth,
+      host: t.host,
+      port: t.port,
+      healthPeriodMs: info.healthPeriodMs ?? 60_000,
+      healthWatch: undefined,
       stopping: false,
       probe: undefined,
     };
@@ -702,15 +720,62 @@ export class DockerDiscovery {
     const probe = t.probe;
     if (probe.kind === 'docker') {
       if (info.health === 'unhealthy') this.#applyHealth(id, 'unhealthy', why);
-    } else {
-      const probeAc = new AbortController();
-      rec.probe = probeAc;
-      void runReadinessProbe({ host: t.host, port: t.port, probe }, AbortSignal.any([probeAc.signal, this.#stopAc.signal]), {
-        onReady: () => this.#setState(id, rec, 'ready', `${probe.kind} probe succeeded`),
-        onUnhealthy: (reason) => this.#setState(id, rec, 'unhealthy', reason),
-        onStartingFailure: (reason) => this.#startingReason(id, rec, `${probe.kind} probe: ${reason}`),
-      });
-    }
+    } else this.#startProbe(rec, probe, '');
+  }
+
+  /** Our readiness probe for a container (`note` is added to each verdict). */
+  #startProbe(rec: Tracked, probe: OwnProbe, note: string): void {
+    const id = rec.id;
+    const probeAc = new AbortController();
+    rec.probe = probeAc;
+    void runReadinessProbe({ host: rec.host, port: rec.port, probe }, AbortSignal.any([probeAc.signal, this.#stopAc.signal]), {
+      onReady: () => this.#setState(id, rec, 'ready', `${probe.kind} probe succeeded${note}`),
+      onUnhealthy: (reason) => this.#setState(id, rec, 'unhealthy', `${reason}${note}`),
+      onStartingFailure: (reason) => this.#startingReason(id, rec, `${probe.kind} probe: ${reason}${note}`),
+    });
+  }
+
+  /**
+   * After a reconnect: reads when Docker last ran the container's HEALTHCHECK, and again two of its
+   * periods later. Unchanged means Docker no longer runs it (it does not after a live-restore
+   * restart, in 20.10): the container then gets our TCP probe until it is started again.
+   */
+  async #watchDockerHealth(rec: Tracked): Promise<void> {
+    const current = () => this.#tracked.get(rec.id) === rec && rec.dockerHealth && !rec.stopping;
+    const checkedAt = async (): Promise<number | undefined | null> => {
+      try {
+        const raw = await this.#inspect(rec.id, this.#stopAc.signal);
+        if (raw === undefined) return null;
+        const info = containerInfoFromInspect(raw);
+        return info.running && info.hasHealthcheck ? info.healthCheckedAt : null;
+      } catch {
+        return null; // unreachable again: the next reconnect looks again
+      }
+    };
+    clearTimeout(rec.healthWatch);
+    const before = await checkedAt();
+    if (before === null || !current()) return;
+    const waitMs = 2 * rec.healthPeriodMs + HEALTH_STALL_SLACK_MS;
+    await new Promise<void>((resolve) => {
+      rec.healthWatch = setTimeout(resolve, waitMs);
+      rec.healthWatch.unref();
+    });
+    rec.healthWatch = undefined;
+    if (!current()) return;
+    const after = await checkedAt();
+    if (after === null || !current() || after !== before) return;
+    rec.dockerHealth = false;
+    this.#log.warn(
+      {
+        container: rec.name,
+        id: rec.id.slice(0, 12),
+        service: rec.service,
+        lastCheck: after === undefined ? null : new Date(after).toISOString(),
+        waitedMs: waitMs,
+      },
+      "Docker has not run the container's HEALTHCHECK since the engine came back (Docker 20.10 does not resume them for containers it live-restored); probing it ourselves (TCP) until it is started again",
+    );
+    this.#startProbe(rec, { kind: 'tcp', intervalMs: DEFAULT_PROBE_INTERVAL_MS, timeoutMs: DEFAULT_PROBE_TIMEOUT_MS }, " (Docker's HEALTHCHECK stalled)");
   }
 
   #onKill(id: string, ev: DockerEvent): void {
@@ -743,6 +808,7 @@ export class DockerDiscovery {
   #remove(id: string, reason: string, forgetRejected = true): void {
     const rec = this.#tracked.get(id);
     rec?.probe?.abort();
+    clearTimeout(rec?.healthWatch);
     this.#tracked.delete(id);
     if (forgetRejected) this.#rejected.delete(id);
     if (this.#registry.upstreams.has(id)) this.#registry.remove(id, reason);

@@ -78,6 +78,7 @@ test('maps a full inspect result', () => {
     stopSignal: 'SIGQUIT',
     hasHealthcheck: true,
     health: 'starting',
+    healthPeriodMs: 31_000, // Interval 1 s + Docker's default Timeout 30 s
   };
   assert.deepEqual(containerInfoFromInspect(inspect), expected);
 });
@@ -113,10 +114,18 @@ test('partial or odd inputs map to safe defaults', () => {
     ['no Test', { Config: { Healthcheck: {} } }, {}],
     ['Test NONE', { Config: { Healthcheck: { Test: ['NONE'] } } }, {}],
     ['Test empty (inherit)', { Config: { Healthcheck: { Test: [] } } }, {}],
-    ['Test CMD', { Config: { Healthcheck: { Test: ['CMD', 'true'] } } }, { hasHealthcheck: true }],
+    ['Test CMD', { Config: { Healthcheck: { Test: ['CMD', 'true'] } } }, { hasHealthcheck: true, healthPeriodMs: 60_000 }],
+    [
+      'health log and period',
+      {
+        Config: { Healthcheck: { Test: ['CMD', 'true'], Interval: 500e6, Timeout: 3e9 } },
+        State: { Health: { Status: 'healthy', Log: [{ Start: '2026-11-23T23:54:21.5Z', End: '2026-11-23T23:54:21.7Z' }, { Start: '2026-11-23T23:54:22.774190645Z', End: '' }] } },
+      },
+      { hasHealthcheck: true, health: 'healthy', healthPeriodMs: 3_500, healthCheckedAt: Date.parse('2026-11-23T23:54:22.774Z') },
+    ],
     ['health none', { State: { Health: { Status: 'none' } } }, {}],
-    ['health healthy', { State: { Health: { Status: 'healthy' } } }, { hasHealthcheck: true, health: 'healthy' }],
-    ['health unhealthy', { State: { Health: { Status: 'unhealthy' } } }, { hasHealthcheck: true, health: 'unhealthy' }],
+    ['health healthy', { State: { Health: { Status: 'healthy' } } }, { hasHealthcheck: true, health: 'healthy', healthPeriodMs: 60_000 }],
+    ['health unhealthy', { State: { Health: { Status: 'unhealthy' } } }, { hasHealthcheck: true, health: 'unhealthy', healthPeriodMs: 60_000 }],
     ['health bogus', { State: { Health: { Status: 'meh' } } }, {}],
     ['StopTimeout null', { Config: { StopTimeout: null } }, {}],
     ['StopTimeout 0', { Config: { StopTimeout: 0 } }, { stopTimeoutMs: 0 }],

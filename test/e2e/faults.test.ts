@@ -202,8 +202,9 @@ test('case 2: the Docker daemon (live-restore) restarted during a blue/green dep
   const admin = await adminUrl(proxy);
   const host = `${pfx}.e2e.test`;
   // network_mode host on the private engine: the proxy reaches it at 127.0.0.1:PORT (bluegreen.port).
-  // Readiness by the proxy's own HTTP probe: Docker 20.10 does not resume HEALTHCHECKs of containers
-  // it live-restored (a container still `starting` when the daemon went down stays `starting`).
+  // Readiness by a Docker HEALTHCHECK. Docker 20.10 does not resume the HEALTHCHECKs of containers it
+  // live-restored (green, still `starting` when the daemon went down, would stay `starting`): the
+  // proxy notices after the reconnect that Docker no longer updates their health and probes them.
   const runColor = async (color: string, env: Record<string, string | number>): Promise<string> => {
     const name = `${pfx}-${color}`;
     const port = await refusedPort();
@@ -212,12 +213,11 @@ test('case 2: the Docker daemon (live-restore) restarted during a blue/green dep
       'bluegreen.hosts': host,
       'bluegreen.port': String(port),
       'bluegreen.color': color,
-      'bluegreen.healthcheck.path': '/health',
-      'bluegreen.healthcheck.interval': '500ms',
     };
     const args = ['run', '-d', '--name', name, '--network', 'host', '-e', `PORT=${port}`, '-e', 'HOST=127.0.0.1', '-e', `NAME=${color}`];
     for (const [k, v] of Object.entries(env)) args.push('-e', `${k}=${v}`);
     for (const [k, v] of Object.entries(labels)) args.push('--label', `${k}=${v}`);
+    args.push('--health-cmd', 'node /app/healthcheck.js', '--health-interval', '500ms', '--health-timeout', '3s', '--health-retries', '3');
     await engine.docker([...args, TESTAPP_IMAGE]);
     return name;
   };
@@ -227,7 +227,7 @@ test('case 2: the Docker daemon (live-restore) restarted during a blue/green dep
   t.after(() => load.stop());
   await sleep(1000);
 
-  // The deploy: green starts (ready 1.5 s later, when the proxy's probe passes) ...
+  // The deploy: green starts (it listens 1.5 s later) ...
   const green = await runColor('green', { ...GRACEFUL, STARTUP_DELAY_MS: 1500 });
   // ... and the daemon goes down at once, before green is ready, and comes back 3 s later.
   const downAt = Date.now();
@@ -251,16 +251,20 @@ test('case 2: the Docker daemon (live-restore) restarted during a blue/green dep
   const s = await load.stop();
   const st = await status(admin);
   const svc = st.services.find((x) => x.name === pfx);
+  const stalled = proxy.logs.filter((l) => String(l.msg).startsWith("Docker has not run the container's HEALTHCHECK")).map((l) => String(l['container']));
+  const greenReady = proxy.about('container readiness changed', green).find((l) => l['to'] === 'ready');
   const running = (await engine.docker(['ps', '--format', '{{.Names}}'])).split('\n').filter(Boolean);
   report(
     t,
     '2',
     s,
     `servedWhileDown=${servedWhileDown} reconnectedAfterMs=${logTime(reconciled) - upAt} switchedToGreenAfterDownMs=${logTime(switched) - downAt} daemonDownMs=${upAt - downAt}`,
-    `served what it knew while the daemon was down (${upAt - downAt} ms), reconnected and reconciled ${logTime(reconciled) - upAt} ms after it was back, switched to green (own probe), drained blue`,
+    `served what it knew while the daemon was down (${upAt - downAt} ms), reconnected and reconciled ${logTime(reconciled) - upAt} ms after it was back, noticed Docker no longer ran the HEALTHCHECKs (${stalled.map(short).join(', ')}) and probed them itself, switched to green, drained blue`,
   );
 
   assert.equal(s.failed, 0, load.failures());
+  assert.ok(stalled.includes(green), `the proxy noticed green's stalled HEALTHCHECK: ${stalled.join(',')}`);
+  assert.equal(greenReady?.['why'], "tcp probe succeeded (Docker's HEALTHCHECK stalled)");
   assert.ok(servedWhileDown > 20, `the proxy kept serving while the daemon was down (${servedWhileDown})`);
   assert.ok(running.includes(green), `green survived the daemon restart (live-restore): ${running.join(',')}`);
   assert.equal(svc?.activeColor, 'green');
