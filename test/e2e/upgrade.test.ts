@@ -1,10 +1,14 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot } from './support/docker.ts';
-import { caseLine, type LoadSummary } from './support/load.ts';
+import { statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { compose, docker, ensureProxyImage, removeContainers, repoRoot, runTestApp, waitFor } from './support/docker.ts';
+import { caseLine, Load, type LoadSummary } from './support/load.ts';
+import { NewConnectionLoad } from './support/new-connection-load.ts';
 
 // Upgrading the proxy itself: a new bluegreen process on the same address (SO_REUSEPORT) becomes
 // ready, then the old one drains and exits, under mixed load (keep-alive clients and a new
@@ -38,15 +42,18 @@ function runInNetns(migrate: 0 | 1, upgrades: number): Promise<NetnsResult> {
   });
 }
 
-function report(label: string, r: NetnsResult): LoadSummary {
-  const sum = (a: LoadSummary, b: LoadSummary): LoadSummary => ({
+function sum(a: LoadSummary, b: LoadSummary): LoadSummary {
+  return {
     sent: a.sent + b.sent,
     ok: a.ok + b.ok,
     failed: a.failed + b.failed,
     byKind: Object.fromEntries([...new Set([...Object.keys(a.byKind), ...Object.keys(b.byKind)])].map((k) => [k, (a.byKind[k as 'reset'] ?? 0) + (b.byKind[k as 'reset'] ?? 0)])),
     maxLatencyMs: Math.max(a.maxLatencyMs, b.maxLatencyMs),
     byName: {},
-  });
+  };
+}
+
+function report(label: string, r: NetnsResult): LoadSummary {
   const total = sum(r.keepAlive, r.newConnections);
   const overlaps = r.steps.map((s) => s.overlapMs);
   console.log(
@@ -81,4 +88,110 @@ test('upgrade: the same with tcp_migrate_req=0 (figure printed: connections queu
   // Only new connections can be hit (the kernel resets what is still in the old listener's accept queue).
   assert.equal(r.keepAlive.failed, 0, r.failures.join('\n'));
   assert.equal(total.failed, r.newConnections.failed);
+});
+
+/** A TCP port free on the host right now. */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+/**
+ * Holds the host engine's swarm lock shared until the test ends: `docker swarm leave` on Docker 20.10
+ * releases the published ports of containers on networks created while the engine was in swarm
+ * mode (seen here: another session's swarm test left the swarm and this test's port went away),
+ * so nothing that holds the lock may init or leave a swarm while this case runs.
+ */
+async function holdSwarmLockShared(t: TestContext): Promise<void> {
+  const lock = spawn('flock', ['-s', '/tmp/bluegreen-host-swarm.lock', '-c', 'echo locked; exec cat'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  t.after(() => {
+    lock.stdin.end();
+  });
+  await new Promise<void>((resolve, reject) => {
+    lock.stdout.once('data', () => resolve());
+    lock.once('exit', (code) => reject(new Error(`flock exited ${code}`)));
+  });
+}
+
+test('upgrade: the compose recipe (compose/upgrade.yml): blue → green → blue with new images under load, no failed request', { timeout: 600_000 }, async (t) => {
+  await ensureProxyImage(); // bluegreen/bluegreen:local from this working tree
+  await holdSwarmLockShared(t);
+  const project = `bgu-${Date.now().toString(36)}`;
+  const file = join(repoRoot, 'compose', 'upgrade.yml');
+  const host = `${project}.upgrade.test`;
+  const [v1, v2, v3] = [1, 2, 3].map((n) => `bgu-bluegreen:${project}-${n}`) as [string, string, string];
+  for (const tag of [v1, v2, v3]) await docker(['tag', 'bluegreen/bluegreen:local', tag]);
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DOCKER_GID: String(statSync('/var/run/docker.sock').gid),
+    BLUEGREEN_PORT: String(await freePort()),
+    BLUEGREEN_BLUE_IMAGE: v1,
+    BLUEGREEN_GREEN_IMAGE: v1,
+  };
+  const dc = (args: string[], timeoutMs = 120_000) => compose(['-f', file, '-p', project, ...args], { env, timeoutMs });
+  let keepAlive: Load | undefined;
+  let fresh: NewConnectionLoad | undefined;
+  t.after(async () => {
+    await keepAlive?.stop();
+    await fresh?.stop();
+    await removeContainers(`${project}-app`).catch(() => {});
+    await dc(['--profile', 'green', 'down', '-v', '--remove-orphans', '-t', '1'], 90_000).catch(() => {});
+    await docker(['rmi', v1, v2, v3]).catch(() => {});
+  });
+
+  const containerOf = async (svc: string) => (await dc(['--profile', 'green', 'ps', '-q', svc])).trim();
+  const healthy = (svc: string) =>
+    waitFor(
+      async () => {
+        const id = await containerOf(svc);
+        return id !== '' && (await docker(['inspect', '-f', '{{.State.Health.Status}}', id])).trim() === 'healthy' ? id : undefined;
+      },
+      60_000,
+      { intervalMs: 250, what: `${svc} healthy` },
+    );
+
+  await dc(['up', '-d', 'netns', 'proxy-blue']);
+  await runTestApp({
+    name: `${project}-app-1`,
+    network: `${project}_app`,
+    env: { NAME: 'app-1', LINGER_MS: 500 },
+    labels: { 'bluegreen.service': project, 'bluegreen.hosts': host },
+    healthcheckIntervalMs: 500,
+  });
+  await healthy('proxy-blue');
+  const url = `http://127.0.0.1:${env.BLUEGREEN_PORT}`;
+  keepAlive = new Load({ url, host, clients: 4 }).start();
+  await keepAlive.waitForResponder('app-1', 10, 60_000);
+  fresh = new NewConnectionLoad({ url, host, clients: 3 });
+  await sleep(1500);
+
+  // The README's recipe, twice: the idle color gets the new image, starts beside the running one,
+  // becomes healthy; then the old one is stopped (it drains and exits 0) and removed.
+  const steps: string[] = [];
+  for (const [from, to, image] of [['blue', 'green', v2], ['green', 'blue', v3]] as const) {
+    env[`BLUEGREEN_${to.toUpperCase()}_IMAGE`] = image;
+    const startedAt = Date.now();
+    await dc(['up', '-d', '--no-deps', `proxy-${to}`]);
+    const id = await healthy(`proxy-${to}`);
+    const readyAt = Date.now();
+    assert.equal((await docker(['inspect', '-f', '{{.Config.Image}}', id])).trim(), image);
+    const old = await containerOf(`proxy-${from}`);
+    await dc(['stop', `proxy-${from}`], 90_000);
+    const [exit, finished] = (await docker(['inspect', '-f', '{{.State.ExitCode}} {{.State.FinishedAt}}', old])).trim().split(' ');
+    assert.equal(exit, '0', `proxy-${from} drained and exited 0`);
+    await dc(['rm', '-f', `proxy-${from}`]);
+    const ports = (await docker(['port', await containerOf('netns')])).trim().split('\n')[0];
+    steps.push(`${from}→${to}: netns ports ${ports}; ready ${readyAt - startedAt} ms after up, overlap ${Date.parse(finished!) - readyAt} ms (ready → old exited)`);
+    await sleep(1500);
+  }
+  const ka = await keepAlive.stop();
+  const nc = await fresh.stop();
+  const total = sum(ka, nc);
+  console.log(caseLine('upgrade, compose recipe (tcp_migrate_req=1 in netns)', total, `keepAlive=${ka.sent}/${ka.failed} newConnections=${nc.sent}/${nc.failed}`));
+  for (const s of steps) console.log(`  ${s}`);
+  assert.ok(ka.sent > 100 && nc.sent > 100, 'both kinds of clients sent requests throughout');
+  assert.equal(total.failed, 0, keepAlive.failures() + '\n' + fresh.samples.filter((s) => s.failure).slice(0, 10).map((s) => `${s.method} ${s.failure} ${s.detail ?? ''}`).join('\n'));
 });

@@ -6,14 +6,15 @@
 // /healthz (ready after its first Docker sync), SIGTERM the old one, wait for it to exit.
 // Prints one JSON line with the figures.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Load, type LoadSummary, type Sample } from './load.ts';
+import { Load } from './load.ts';
+import { NewConnectionLoad } from './new-connection-load.ts';
 
 const { values } = parseArgs({ options: { migrate: { type: 'string' }, upgrades: { type: 'string', default: '4' }, bin: { type: 'string' } } });
 const migrate = values.migrate === '1' ? '1' : '0';
@@ -89,88 +90,12 @@ async function waitReady(inst: Instance, ms = 30_000): Promise<void> {
   }
 }
 
-/** Clients that open a new connection for every request (Connection: close), GET and 8 KiB POST. */
-class NewConnectionLoad {
-  readonly samples: Sample[] = [];
-  #running = true;
-  readonly #workers: Promise<void>[] = [];
-  readonly #body = randomBytes(8 * 1024);
-  readonly #sha = createHash('sha256').update(this.#body).digest('hex');
-
-  constructor(clients: number) {
-    for (let i = 0; i < clients; i++) this.#workers.push(this.#worker(i));
-  }
-
-  async #worker(i: number): Promise<void> {
-    for (let n = 0; this.#running; n++) this.samples.push(await this.#send((n + i) % 2 === 0 ? 'GET' : 'POST'));
-  }
-
-  #send(method: 'GET' | 'POST'): Promise<Sample> {
-    const start = Date.now();
-    const sample: Sample = { start, end: start, method, status: 0, name: '' };
-    return new Promise((resolve) => {
-      const done = () => {
-        sample.end = Date.now();
-        resolve(sample);
-      };
-      const req = httpRequest(
-        { host: '127.0.0.1', port: 8080, method, path: '/new', agent: false, headers: { host: HOST, connection: 'close' }, timeout: 40_000 },
-        (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (c: string) => (text += c));
-          res.on('error', (err) => {
-            sample.failure = 'reset';
-            sample.detail = err.message;
-            done();
-          });
-          res.on('end', () => {
-            sample.status = res.statusCode ?? 0;
-            if (sample.status !== 200) {
-              sample.failure = sample.status >= 500 ? 'status>=500' : 'status<500';
-              sample.detail = text.slice(0, 200);
-            } else {
-              const b = JSON.parse(text) as { name?: string; bytes?: number; sha256?: string };
-              sample.name = b.name ?? '';
-              if (method === 'POST' && (b.bytes !== this.#body.length || b.sha256 !== this.#sha)) sample.failure = 'corrupt';
-            }
-            done();
-          });
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        sample.failure = err.code === 'ECONNREFUSED' ? 'refused' : err.message === 'timeout' ? 'timeout' : 'reset';
-        sample.detail = `${err.code ?? ''} ${err.message}`;
-        done();
-      });
-      req.end(method === 'POST' ? this.#body : undefined);
-    });
-  }
-
-  async stop(): Promise<LoadSummary> {
-    this.#running = false;
-    await Promise.all(this.#workers);
-    let failed = 0;
-    let maxLatencyMs = 0;
-    const byKind: LoadSummary['byKind'] = {};
-    for (const s of this.samples) {
-      maxLatencyMs = Math.max(maxLatencyMs, s.end - s.start);
-      if (s.failure) {
-        failed++;
-        byKind[s.failure] = (byKind[s.failure] ?? 0) + 1;
-      }
-    }
-    return { sent: this.samples.length, ok: this.samples.length - failed, failed, byKind, maxLatencyMs, byName: {} };
-  }
-}
-
 let current = startProxy(9901);
 const all = [current];
 try {
   await waitReady(current);
   const keepAlive = new Load({ url: `http://${LISTEN}`, host: HOST, clients: 4 }).start();
-  const fresh = new NewConnectionLoad(4);
+  const fresh = new NewConnectionLoad({ url: `http://${LISTEN}`, host: HOST, clients: 4 });
   await new Promise((r) => setTimeout(r, 1500));
   const steps: { readyMs: number; oldExitMs: number; overlapMs: number; oldExit: number | null }[] = [];
   for (let k = 1; k <= upgrades; k++) {
