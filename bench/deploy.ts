@@ -511,7 +511,7 @@ async function runBluegreenDeployCase(c: CaseDef, opts: Options, tmp: string): P
 const SWARM_LOCK = '/tmp/bluegreen-host-swarm.lock';
 const SWARM_REPLICAS = 3;
 const SWARM_PROXY_IMAGE = 'bgb-bench/bluegreen:local';
-const SWARM_PEERS_SKIPPED = 'not built: the peers would run as containers on the overlay (tasks.<service> DNS), and no image of them is made yet';
+const SWARM_PEERS_SKIPPED = 'not run: the peers would run as stack services on the overlay resolving tasks.<service>, and no container image of them is built yet';
 
 /**
  * The host engine's swarm for the swarm cases: the host-wide lock is held from setup to teardown;
