@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
+import { createServer } from 'node:http';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import { WebSocketServer } from 'ws';
 import { addUpstream, sleep, startProxy, startUpstream } from '../support/servers.ts';
 import { endOf, exchange, sendRaw } from '../support/raw-http.ts';
 
@@ -78,4 +80,22 @@ test('stop: a connection that has not sent its first request yet gets time to se
   assert.ok('head' in r, JSON.stringify(r));
   assert.match(r.head, /\r\nconnection: close/i);
   await stopped;
+});
+
+test('stop: an open WebSocket gets a 1001 close once the stopping proxy has finished its HTTP work (clients reconnect to the new instance)', async (t) => {
+  const server = createServer((_req, res) => res.end('http'));
+  const wss = new WebSocketServer({ server });
+  wss.on('connection', (ws) => ws.on('message', (m) => ws.send(m)));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => { for (const c of wss.clients) c.terminate(); wss.close(); server.close(() => r()); }));
+  const { proxy, port } = await startProxy({ shutdownIdleCloseMs: 200 });
+  addUpstream(proxy, 'web', (server.address() as AddressInfo).port);
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+  const closed = new Promise<CloseEvent>((r) => ws.addEventListener('close', r));
+  await new Promise((r, j) => { ws.addEventListener('open', r); ws.addEventListener('error', j); });
+  const echoed = new Promise((r) => ws.addEventListener('message', r, { once: true }));
+  ws.send('hi');
+  await echoed;
+  await proxy.stop(30_000);
+  assert.equal((await closed).code, 1001);
 });
