@@ -6,7 +6,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,7 +18,8 @@ import { logTime, ProxyProcess, type LogLine } from './support/proxy-process.ts'
 import { PrivateDockerd } from './support/private-dockerd.ts';
 import { refusedPort } from '../support/servers.ts';
 
-const RUN = `bgf-${Date.now().toString(36)}`;
+/** Every resource of this run is named RUN-…; the pid lets another run tell a live run from leftovers. */
+const RUN = `bgf-${process.pid}-${Date.now().toString(36)}`;
 /** Graceful apps linger 500 ms after SIGTERM before closing idle keep-alive connections (see discovery.test.ts). */
 const GRACEFUL = { LATENCY_MS: 20, LINGER_MS: 500 };
 
@@ -127,11 +128,35 @@ function readyIn(proxy: ProxyProcess, name: string, timeoutMs = 20_000): Promise
   return proxy.waitForLog((l) => l.msg === 'container readiness changed' && l['container'] === name && l['to'] === 'ready', timeoutMs, `${name} ready`);
 }
 
+/** Prefixes (bgf-PID-TIME) of runs whose process is gone, among these resource names. */
+function deadRuns(names: string[]): string[] {
+  const out = new Set<string>();
+  for (const n of names) {
+    const m = /^(bgf-(\d+)-[a-z0-9]+)(?:-|$)/.exec(n);
+    if (!m) continue;
+    try {
+      process.kill(Number(m[2]), 0); // that run is still going (another session may run this file too)
+    } catch {
+      out.add(`${m[1]}-`);
+    }
+  }
+  return [...out];
+}
+
 test.before(async () => {
   await ensureDockerAndImages();
-  await removeContainers('bgf-'); // leftovers of an interrupted run
-  await removeNetworks('bgf-');
-  await PrivateDockerd.cleanLeftovers('bgf-');
+  // Leftovers of interrupted runs, never those of a run still going.
+  const names = [
+    ...(await docker(['ps', '-a', '--format', '{{.Names}}'])).split('\n'),
+    ...(await docker(['network', 'ls', '--format', '{{.Name}}'])).split('\n'),
+    ...readdirSync('/run'),
+    ...readdirSync('/var/lib'),
+  ];
+  for (const prefix of deadRuns(names)) {
+    await removeContainers(prefix);
+    await removeNetworks(prefix);
+    await PrivateDockerd.cleanLeftovers(prefix);
+  }
 });
 
 test.after(() => {
