@@ -101,7 +101,7 @@ test('property: any value of any setting in the file loads, or each problem name
         for (const p of r.problems) assert.ok(!p.message.includes(String(value).trim()), `the token is echoed: ${p.message}`);
       }
     }),
-    { numRuns: 3000 },
+    { numRuns: 1500 },
   );
 });
 
@@ -131,7 +131,7 @@ test('property: any text in any BLUEGREEN_* variable loads, or each problem name
       }
       if (key === 'admin.token' && raw.trim().length >= 4) for (const p of r.problems) assert.ok(!p.message.includes(raw.trim()), `the token is echoed: ${p.message}`);
     }),
-    { numRuns: 3000 },
+    { numRuns: 1500 },
   );
 });
 

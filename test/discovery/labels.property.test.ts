@@ -90,7 +90,7 @@ test('property: any inspect result is routed, ignored, or reported with containe
         }
       }
     }),
-    { numRuns: 2000 },
+    { numRuns: 1000 },
   );
 });
 
@@ -114,7 +114,7 @@ test('property: a ContainerInfo with fields of the wrong types never makes parsi
         checkResult(r, undefined);
       },
     ),
-    { numRuns: 1500 },
+    { numRuns: 800 },
   );
 });
 
@@ -164,7 +164,7 @@ test('property: one bad value among valid labels is reported against that label 
         if (!d.ok) assert.equal(r.problems[0]!.reason, `is not a duration: it ${d.reason} (examples: 500ms, 2s, 1m30s)`);
       }
     }),
-    { numRuns: 3000 },
+    { numRuns: 2000 },
   );
 });
 
