@@ -1,8 +1,10 @@
 // A private Docker Engine for tests that must stop and restart a daemon: its own dockerd (and the
 // containerd it manages) with its own data root, exec root, pid file, API socket, cgroup parent
-// and containerd namespaces, no bridge and no iptables rules, in the host's network namespace (so
-// `--network host` containers are reachable on 127.0.0.1). The machine's own engine is never
-// touched. Needs root and the dockerd/containerd/runc binaries of the host's engine.
+// and containerd namespaces, its own bridge device and no iptables rules, in the host's network
+// namespace (so `--network host` containers are reachable on 127.0.0.1). Not `--bridge=none`: a
+// dockerd started with it deletes an existing `docker0`, the machine engine's default bridge. The
+// machine's own engine is never touched. Needs root and the dockerd/containerd/runc binaries of
+// the host's engine.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,6 +24,8 @@ export class PrivateDockerd {
   readonly runDir: string;
   readonly socket: string;
   readonly logFile: string;
+  /** Its own bridge device (an interface name: at most 15 characters). */
+  readonly bridge: string;
   readonly #liveRestore: boolean;
   #pid: number | undefined;
 
@@ -32,6 +36,7 @@ export class PrivateDockerd {
     this.runDir = `/run/${opts.name}`; // short: containerd's sockets live under the exec root
     this.socket = join(this.runDir, 'docker.sock');
     this.logFile = join(this.dataDir, 'dockerd.log');
+    this.bridge = `bgfbr${shortHash(opts.name)}`;
   }
 
   /**
@@ -77,6 +82,7 @@ export class PrivateDockerd {
     const config = join(this.dataDir, 'daemon.json'); // not /etc/docker/daemon.json
     writeFileSync(config, '{}\n');
     rmSync(this.socket, { force: true });
+    await this.#ensureBridge();
     const log = openSync(this.logFile, 'a');
     const args = [
       '--config-file', config,
@@ -84,7 +90,7 @@ export class PrivateDockerd {
       '--exec-root', join(this.runDir, 'exec'),
       '--pidfile', join(this.runDir, 'dockerd.pid'),
       '-H', this.dockerHost,
-      '--bridge=none', '--iptables=false', '--ip-masq=false', '--ip-forward=false',
+      `--bridge=${this.bridge}`, '--iptables=false', '--ip-masq=false', '--ip-forward=false',
       '--cgroup-parent', `/${this.name}`,
       '--containerd-namespace', this.name,
       '--containerd-plugins-namespace', `${this.name}-plugins`,
@@ -164,6 +170,7 @@ export class PrivateDockerd {
     for (const m of mounts) await run(['umount', '-l', m]).catch(() => '');
     rmSync(this.dataDir, { recursive: true, force: true });
     rmSync(this.runDir, { recursive: true, force: true });
+    await run(['ip', 'link', 'del', this.bridge]).catch(() => '');
     for (const ctrl of safeReaddir('/sys/fs/cgroup')) {
       const dir = join('/sys/fs/cgroup', ctrl, this.name);
       if (!existsSync(dir)) continue;
@@ -182,6 +189,16 @@ export class PrivateDockerd {
     }
   }
 
+  /** Creates its bridge device: dockerd needs one; the containers here run with --network host. */
+  async #ensureBridge(): Promise<void> {
+    const exists = await run(['ip', 'link', 'show', this.bridge]).then(() => true, () => false);
+    if (exists) return;
+    const n = parseInt(shortHash(this.name), 36) % 250;
+    await run(['ip', 'link', 'add', this.bridge, 'type', 'bridge']);
+    await run(['ip', 'addr', 'add', `10.239.${n}.1/24`, 'dev', this.bridge]);
+    await run(['ip', 'link', 'set', this.bridge, 'up']);
+  }
+
   #logTail(): string {
     try {
       return readFileSync(this.logFile, 'utf8').split('\n').slice(-15).join('\n');
@@ -189,6 +206,13 @@ export class PrivateDockerd {
       return '(no log)';
     }
   }
+}
+
+/** Eight base-36 characters from a name (FNV-1a), for interface names. */
+function shortHash(name: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
+  return h.toString(36).padStart(7, '0').slice(0, 8);
 }
 
 function alive(pid: number): boolean {
