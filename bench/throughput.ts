@@ -578,7 +578,7 @@ async function run(opts: Options, tmp: string): Promise<number> {
   const say = (s = ''): boolean => process.stdout.write(`${s}\n`);
 
   say('bluegreen throughput bench (loopback only)');
-  say(`load generator: ${tool.describe}; ${opts.connections} connections; ${opts.warmup} s warm-up + ${opts.duration} s measured per target; GET / -> ${BODY_BYTES}-byte body`);
+  say(`load generator: ${tool.describe}; ${opts.connections} connections; ${opts.warmup} s warm-up + ${opts.duration} s measured per target; ${opts.postBytes > 0 ? `POST / with ${opts.postBytes} bytes` : 'GET /'} -> ${BODY_BYTES}-byte body`);
   say(`node ${process.version}; nginx ${nginxVer ?? (opts.nginx ? 'not installed' : 'disabled (--no-nginx)')}; ${cores} CPU cores (${cpus()[0]?.model.trim() ?? 'unknown'})`);
   if (cores <= 2) {
     say(`note: only ${cores} cores: the load generator, the target (proxy or nginx) and the upstream are 3 busy processes sharing them,`);
