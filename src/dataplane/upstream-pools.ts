@@ -104,7 +104,11 @@ function guardedWrites(socket: Socket): void {
   const destroy = socket.destroy;
   socket.destroy = function (this: Socket, err?: Error): Socket {
     if (err && typeof err === 'object' && this.writableLength > 0) {
-      Object.defineProperty(err, CUT_WHILE_WRITING, { value: true });
+      try {
+        Object.defineProperty(err, CUT_WHILE_WRITING, { value: true });
+      } catch {
+        // a frozen error object: it is then classified by its code alone
+      }
     }
     return destroy.call(this, err);
   };
