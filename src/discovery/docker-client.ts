@@ -3,8 +3,15 @@ import { readFile, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname } from 'node:path';
 import type { Readable } from 'node:stream';
-import Docker from 'dockerode';
+import { createRequire } from 'node:module';
+import type Docker from 'dockerode';
 import { containerIdFromCgroup, containerIdFromMountinfo, hostnameLooksLikeContainerId } from './self-container.ts';
+
+/**
+ * dockerode (with its gRPC and SSH dependencies: ~30 MB of RSS) is loaded when the first client is
+ * made, so a proxy run with `--no-docker` never loads it.
+ */
+const loadDockerode = (): typeof Docker => createRequire(import.meta.url)('dockerode') as typeof Docker;
 
 // The only file that talks to the Docker Engine. It returns the API's JSON as it comes (`unknown`);
 // mapping and decisions live elsewhere. Engine API 1.41 calls and fields only, and no pinned API
@@ -63,14 +70,14 @@ export class DockerodeClient implements DockerApi {
   constructor(dockerHost: string | undefined = process.env.DOCKER_HOST) {
     if (!dockerHost || dockerHost.startsWith('unix://')) {
       this.#socketPath = dockerHost ? dockerHost.slice('unix://'.length) || '/var/run/docker.sock' : '/var/run/docker.sock';
-      this.#docker = new Docker({ socketPath: this.#socketPath });
+      this.#docker = new (loadDockerode())({ socketPath: this.#socketPath });
       this.endpoint = `unix://${this.#socketPath}`;
     } else {
       // tcp://, ssh://, https: dockerode's modem reads DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH.
       const saved = process.env.DOCKER_HOST;
       process.env.DOCKER_HOST = dockerHost;
       try {
-        this.#docker = new Docker();
+        this.#docker = new (loadDockerode())();
       } finally {
         if (saved === undefined) delete process.env.DOCKER_HOST;
         else process.env.DOCKER_HOST = saved;
