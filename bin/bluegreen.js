@@ -8,7 +8,33 @@ import module from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const [major, minor] = process.versions.node.split('.').map(Number);
+/**
+ * The V8 young generation `serve` runs with. Node's default lets each semi-space grow to 16 MB (young
+ * generation ~48 MB), and a busy proxy keeps it there and the old generation's pages that scavenges
+ * promoted into: with 10,000 held requests and 1,000 upstreams the peak RSS went from 429 MB to
+ * 339 MB with 4 MB (README, "Tests": faults case 5), for no throughput loss we could measure.
+ */
+const SEMI_SPACE_MB = 4;
+const SERVE_FLAGS = [`--max-semi-space-size=${SEMI_SPACE_MB}`];
+
+/**
+ * `serve` needs its node flags before V8 starts (v8.setFlagsFromString is too late for the heap's
+ * sizes): the process replaces itself (execve: same pid, same stdio, signals still reach it) with
+ * node started with them. Skipped when the user chose a semi-space size (node flag or NODE_OPTIONS),
+ * or when execve is unavailable.
+ */
+function reexecWithServeFlags() {
+  if (process.argv[2] !== 'serve' || typeof process.execve !== 'function') return;
+  const chosen = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((a) => a.includes('semi-space-size'));
+  if (chosen || process.env.BLUEGREEN_NODE_FLAGS === 'applied') return;
+  process.execve(process.execPath, [process.execPath, ...SERVE_FLAGS, ...process.execArgv, ...process.argv.slice(1)], {
+    ...process.env,
+    BLUEGREEN_NODE_FLAGS: 'applied',
+  });
+}
+
 if (major > 22 || (major === 22 && minor >= 19)) {
+  reexecWithServeFlags();
   // Compiled (and type-stripped) modules are cached on disk (NODE_COMPILE_CACHE, else the temp
   // directory): a restarted proxy loads in about half the time and routes sooner.
   module.enableCompileCache?.();
