@@ -6,11 +6,18 @@ export type HoldOutcome = 'released' | 'timeout';
 interface Waiter {
   resolve: (outcome: HoldOutcome) => void;
   reject: (err: Error) => void;
-  timer: NodeJS.Timeout | undefined;
+  /** performance.now() after which the wait ends as timed out. */
+  deadline: number;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
   done: boolean;
 }
+
+/**
+ * How late a wait may end after its timeout: expiries that fall within this much of each other are
+ * handled by one sweep of the queue, so a wave of 10,000 timeouts costs a few sweeps, not 10,000.
+ */
+const SWEEP_SLACK_MS = 10;
 
 /**
  * A bounded FIFO of requests waiting for a ready upstream. Waiters end as released (in arrival
@@ -21,6 +28,12 @@ export class HoldQueue {
   readonly capacity: number;
   #waiters: Waiter[] = [];
   #live = 0;
+  /**
+   * One timer for the whole queue (not one per waiter: a held request costs only its Waiter),
+   * armed for the earliest deadline plus the slack; `#timerAt` is when it fires.
+   */
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = Infinity;
 
   constructor(capacity: number) {
     this.capacity = capacity;
@@ -39,16 +52,38 @@ export class HoldQueue {
       );
     }
     return new Promise<HoldOutcome>((resolve, reject) => {
-      const w: Waiter = { resolve, reject, timer: undefined, signal, onAbort: undefined, done: false };
-      w.timer = setTimeout(() => this.#settle(w, 'timeout'), Math.max(0, timeoutMs));
+      const w: Waiter = { resolve, reject, deadline: performance.now() + Math.max(0, timeoutMs), signal, onAbort: undefined, done: false };
       if (signal) {
         w.onAbort = () => this.#fail(w, new BluegreenError('CLIENT_ABORTED', 'client went away while held'));
         signal.addEventListener('abort', w.onAbort, { once: true });
       }
       this.#waiters.push(w);
       this.#live++;
+      if (w.deadline + SWEEP_SLACK_MS < this.#timerAt) this.#arm(w.deadline + SWEEP_SLACK_MS);
     });
   }
+
+  #arm(at: number): void {
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(this.#sweep, Math.max(0, at - performance.now()));
+  }
+
+  /** Ends every wait whose deadline has passed, then re-arms for the next (plus the slack). */
+  readonly #sweep = (): void => {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const cutoff = performance.now();
+    let next = Infinity;
+    const expired: Waiter[] = [];
+    for (const w of this.#waiters) {
+      if (w.done) continue;
+      if (w.deadline <= cutoff) expired.push(w);
+      else if (w.deadline < next) next = w.deadline;
+    }
+    for (const w of expired) this.#settle(w, 'timeout');
+    if (next !== Infinity && this.#live > 0) this.#arm(next + SWEEP_SLACK_MS);
+  };
 
   /** Releases every waiter, oldest first. Returns how many were released. */
   releaseAll(): number {
@@ -84,11 +119,14 @@ export class HoldQueue {
     if (w.done) return false;
     w.done = true;
     this.#live--;
-    clearTimeout(w.timer);
     if (w.signal && w.onAbort) w.signal.removeEventListener('abort', w.onAbort);
     // Drop finished waiters from the head so the array does not grow without bound.
-    if (this.#live === 0) this.#waiters.length = 0;
-    else if (this.#waiters.length > 64 && this.#waiters.length > this.#live * 2) {
+    if (this.#live === 0) {
+      this.#waiters.length = 0;
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+    } else if (this.#waiters.length > 64 && this.#waiters.length > this.#live * 2) {
       this.#waiters = this.#waiters.filter((x) => !x.done);
     }
     return true;

@@ -41,3 +41,19 @@ test('rejectAll fails every waiter with the reason', async () => {
   assert.equal(q.rejectAll(new Error('stopping')), 1);
   await assert.rejects(w, /stopping/);
 });
+
+test('waits with different timeouts share one timer: each ends on its own, the others stay held', async () => {
+  const q = new HoldQueue(10);
+  const long1 = q.wait(60_000);
+  const short = q.wait(30);
+  const long2 = q.wait(60_000);
+  const shorter = q.wait(5);
+  assert.deepEqual(await Promise.all([shorter, short]), ['timeout', 'timeout']);
+  assert.equal(q.size, 2);
+  // A later short wait re-arms the timer even though a longer one is already armed.
+  const again = q.wait(5);
+  assert.equal(await again, 'timeout');
+  assert.equal(q.releaseAll(), 2);
+  assert.deepEqual(await Promise.all([long1, long2]), ['released', 'released']);
+  assert.equal(q.size, 0);
+});
