@@ -11,8 +11,9 @@ const [major, minor] = process.versions.node.split('.').map(Number);
 /**
  * The V8 young generation `serve` runs with. Node's default lets each semi-space grow to 16 MB (young
  * generation ~48 MB), and a busy proxy keeps it there and the old generation's pages that scavenges
- * promoted into: with 10,000 held requests and 1,000 upstreams the peak RSS went from 429 MB to
- * 339 MB with 4 MB (README, "Tests": faults case 5), for no throughput loss we could measure.
+ * promoted into: with 10,000 held requests and 1,000 upstreams the peak RSS went from 350–365 MB to
+ * 313–337 MB with 4 MB, and the idle RSS down by 10–25 MB (README, "Tests": faults case 5), for no
+ * throughput loss we could measure.
  */
 const SEMI_SPACE_MB = 4;
 const SERVE_FLAGS = [`--max-semi-space-size=${SEMI_SPACE_MB}`];
