@@ -16,6 +16,11 @@ const HOP_BY_HOP = new Set([
   'http2-settings',
 ]);
 const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+/**
+ * Client-address headers we do not set ourselves: passed on from a trusted proxy, dropped from
+ * anyone else (an app reading them must not be fooled by what a client wrote).
+ */
+const FROM_TRUSTED_ONLY = new Set(['forwarded', 'x-real-ip']);
 
 /** Which client addresses may extend the X-Forwarded-* chain (CIDRs or single addresses). */
 export class TrustedProxies {
@@ -55,7 +60,7 @@ function connectionTokens(value: string | string[] | undefined): Set<string> | u
 /**
  * The header list sent upstream, as a flat [name, value, ...] array: the client's headers without
  * hop-by-hop ones, Host preserved, X-Forwarded-For/-Proto/-Host set by us (the client's values kept
- * and extended only when it is a trusted proxy).
+ * and extended only when it is a trusted proxy); Forwarded and X-Real-IP only from a trusted proxy.
  */
 export function upstreamRequestHeaders(req: IncomingMessage, tls: boolean, trusted: TrustedProxies): string[] {
   const raw = req.rawHeaders;
@@ -71,6 +76,7 @@ export function upstreamRequestHeaders(req: IncomingMessage, tls: boolean, trust
       continue;
     }
     if (FORWARDED.has(lower) || extra?.has(lower)) continue;
+    if (!trust && FROM_TRUSTED_ONLY.has(lower)) continue;
     out.push(name, raw[i + 1]!);
   }
   if (wantsTrailers) out.push('te', 'trailers');
@@ -88,6 +94,7 @@ export function upstreamRequestHeaders(req: IncomingMessage, tls: boolean, trust
 export function scrubUntrustedForwarded(req: IncomingMessage, trusted: TrustedProxies): void {
   if (trusted.trusts(req.socket.remoteAddress)) return;
   for (const k of FORWARDED) delete req.headers[k];
+  for (const k of FROM_TRUSTED_ONLY) delete req.headers[k];
 }
 
 /** The upstream's response headers without hop-by-hop ones. */

@@ -18,10 +18,13 @@ test('an untrusted client: every X-Forwarded-* value it sends is dropped, also r
   const r = await rawRequest(
     port,
     'GET /f HTTP/1.1\r\nHost: shop.example.com\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-For: 7.7.7.7\r\n' +
-      'X-Forwarded-Proto: https\r\nx-forwarded-proto: https\r\nX-Forwarded-Host: evil.example\r\nConnection: close\r\n\r\n',
+      'X-Forwarded-Proto: https\r\nx-forwarded-proto: https\r\nX-Forwarded-Host: evil.example\r\n' +
+      'Forwarded: for=6.6.6.6;proto=https\r\nX-Real-IP: 6.6.6.6\r\nConnection: close\r\n\r\n',
   );
   assert.equal(r.status, 200, r.text);
   const h = up.seen[0]!.headers;
+  assert.equal(h.forwarded, undefined, 'a Forwarded header from an untrusted client is dropped');
+  assert.equal(h['x-real-ip'], undefined, 'an X-Real-IP header from an untrusted client is dropped');
   assert.equal(h['x-forwarded-for'], '127.0.0.1');
   assert.equal(h['x-forwarded-proto'], 'http');
   assert.equal(h['x-forwarded-host'], 'shop.example.com');
@@ -34,9 +37,16 @@ test('a trusted proxy: X-Forwarded-For extended, its X-Forwarded-Proto and X-For
   t.after(() => up.close());
   addUpstream(proxy, 'web', up.port);
   await request(`${url}/t`, {
-    headers: { host: 'internal:8080', 'x-forwarded-for': '203.0.113.7, 198.51.100.2', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'shop.example.com' },
+    headers: {
+      host: 'internal:8080',
+      'x-forwarded-for': '203.0.113.7, 198.51.100.2',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'shop.example.com',
+      forwarded: 'for=203.0.113.7;proto=https',
+    },
   });
   const h = up.seen[0]!.headers;
+  assert.equal(h.forwarded, 'for=203.0.113.7;proto=https', "a trusted proxy's Forwarded header is passed on");
   assert.equal(h['x-forwarded-for'], '203.0.113.7, 198.51.100.2, 127.0.0.1');
   assert.equal(h['x-forwarded-proto'], 'https');
   assert.equal(h['x-forwarded-host'], 'shop.example.com');
