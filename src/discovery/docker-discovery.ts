@@ -533,9 +533,10 @@ export class DockerDiscovery {
       this.#tasks?.onNodeEvent();
       return;
     }
-    if (this.#tasks && ev.type === 'container' && ev.attributes[SWARM_TASK_ID]) {
-      // A task container on this node: the task source decides; it looks now.
-      this.#tasks.poke();
+    const taskId = ev.type === 'container' ? ev.attributes[SWARM_TASK_ID] : undefined;
+    if (this.#tasks && taskId) {
+      // A task container on this node: the task source decides (a stop drains it at once); it looks now.
+      this.#tasks.onTaskContainerEvent(taskId, ev.action, { signal: ev.attributes['signal'], health: ev.health });
       return;
     }
     const id = ev.containerId;

@@ -4,6 +4,7 @@ import type { UpstreamState } from '../registry/upstream-state.ts';
 import type { RejectedContainer } from './docker-discovery.ts';
 import { parseContainerLabels, type LabelProblem } from './labels.ts';
 import { runReadinessProbe } from './readiness-probe.ts';
+import { isStopSignal, stopSignals } from './stop-signal.ts';
 import type { ServiceRetention } from './service-retention.ts';
 import {
   imageFactsFromInspect,
@@ -28,7 +29,9 @@ import {
 // already means healthy where it has a healthcheck) and, without a healthcheck, once our own probe
 // passes; it is drained the moment its DesiredState goes past running, seconds before its container
 // is signalled, with the drain bound taken from its StopGracePeriod; it is removed when its
-// Status.State goes past running or it is no longer listed.
+// Status.State goes past running or it is no longer listed. A task container on the manager's own
+// node is also drained at its container's stop or unhealthy event and taken out at its die event,
+// since the list lags (see onTaskContainerEvent).
 
 /** The manager's API this needs (a subset of DockerApi). */
 export interface SwarmTasksApi {
@@ -85,6 +88,8 @@ interface Tracked {
   probe: AbortController | undefined;
 }
 
+/** Signals that stop a task container (SIGTERM, SIGKILL, ...; a service's own StopSignal is left to the poll). */
+const DEFAULT_STOP_SIGNALS = stopSignals(undefined);
 /** After a service or node event, poll fast for at least this long. */
 const BUSY_AFTER_EVENT_MS = 3_000;
 /** A task between states for longer than this (stuck pending, say) no longer keeps the fast poll. */
@@ -185,8 +190,27 @@ export class SwarmTaskSource {
     this.#busy();
   }
 
-  /** A task container on this engine changed (started, died): look now. */
-  poke(): void {
+  /**
+   * A container event of a task on this engine (the manager's own node). The manager's task list
+   * lags its containers: on a single-node swarm an old task's DesiredState and its SIGTERM are
+   * milliseconds apart, and a task whose healthcheck failed stays `running` until its container
+   * has exited. So a routed task is drained at once when its container is told to stop (a kill
+   * with a stop signal, stop) or turns unhealthy (swarm then stops it), and taken out of routing when it dies
+   * or is destroyed; the task stays tracked until the list shows it gone, so a stale `running`
+   * never routes it again. Any task container event (a start, say) also makes it look now and poll fast for a while.
+   */
+  onTaskContainerEvent(taskId: string, action: string, detail: { signal?: string | undefined; health?: string | undefined } = {}): void {
+    const rec = this.#tracked.get(taskId);
+    if (rec) {
+      const stops = action === 'stop' || (action === 'kill' && isStopSignal(detail.signal, DEFAULT_STOP_SIGNALS));
+      if (stops || (action === 'health_status' && detail.health === 'unhealthy')) {
+        const what = action === 'health_status' ? 'container unhealthy (swarm stops it)' : `container ${action}${detail.signal ? ` (signal ${detail.signal})` : ''}`;
+        this.#drain(rec, what, undefined);
+      } else if (action === 'die' || action === 'destroy') {
+        this.#drain(rec, `container ${action === 'destroy' ? 'destroyed' : 'died'}`, undefined);
+        if (this.#registry.upstreams.has(rec.upstreamId)) this.#registry.remove(rec.upstreamId, `task container ${action === 'destroy' ? 'destroyed' : 'died'}`);
+      }
+    }
     this.#busy();
   }
 

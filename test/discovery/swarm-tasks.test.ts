@@ -301,3 +301,117 @@ test('manager: exposed port from the manager’s image; the tasks API failing ke
   mgr.emit({ Type: 'service', Action: 'update', Actor: { ID: 'svc1', Attributes: { name: 'shop_web' } } });
   await until('t1 drained', () => u1.state === 'draining' || u1.state === 'gone');
 });
+
+// Sequences seen (or suspected) on a busy single-node swarm: a task replaced after failing its
+// healthcheck, polls failing meanwhile, a rolling update over a replacement.
+const byTask = (registry: Registry, id: string) => [...registry.upstreams.values()].find((u) => u.aliases.includes(id));
+
+test('manager: a task failing its healthcheck is removed, its replacement (new id, new address, ready → starting → running) routed', async (t) => {
+  const { mgr, registry, start } = await setup(t);
+  mgr.services = [service({ 'bluegreen.port': '8080' })];
+  mgr.tasks = [
+    { id: 't1', slot: 1, desired: 'running', state: 'running', addr: '127.0.0.1' },
+    { id: 't2', slot: 2, desired: 'running', state: 'running', addr: '127.0.0.2' },
+  ];
+  await start();
+  const u1 = byTask(registry, 't1')!;
+  assert.ok(u1);
+  // The container is unhealthy: swarm stops it (the task stays running meanwhile), then reports it failed.
+  mgr.emit({ Type: 'container', Action: 'kill', Actor: { ID: 'x', Attributes: { 'com.docker.swarm.task.id': 't1', 'com.docker.swarm.service.id': 'svc1', signal: '15' } } });
+  mgr.task('t1').state = 'failed';
+  // The restart supervisor: the old task told to shut down, a new one waiting out the restart delay.
+  mgr.task('t1').desired = 'shutdown';
+  mgr.tasks.push({ id: 't4', slot: 1, desired: 'ready', state: 'new', addr: '127.0.0.8' });
+  mgr.emit({ Type: 'container', Action: 'die', Actor: { ID: 'x', Attributes: { 'com.docker.swarm.task.id': 't1', 'com.docker.swarm.service.id': 'svc1' } } });
+  await until('t1 removed', () => !registry.upstreams.has(u1.id));
+  assert.equal(byTask(registry, 't4'), undefined, 'not routed while waiting out the restart delay');
+  mgr.task('t4').desired = 'running';
+  mgr.task('t4').state = 'starting';
+  await sleep(300);
+  assert.equal(byTask(registry, 't4'), undefined, 'not routed while starting (not healthy yet)');
+  mgr.task('t4').state = 'running';
+  // No event: the fast poll (a task between states) finds it.
+  await until('t4 routed', () => byTask(registry, 't4')?.state === 'ready');
+  assert.equal(byTask(registry, 't4')!.address, '127.0.0.8:8080');
+  assert.equal(registry.service('web')?.upstreams.size, 2);
+});
+
+test('manager: the tasks API failing while a task is replaced: once readable, the gone task is removed and the replacement routed', async (t) => {
+  const { mgr, registry, logs, start } = await setup(t);
+  mgr.services = [service({ 'bluegreen.port': '8080' })];
+  mgr.tasks = [{ id: 't1', slot: 1, desired: 'running', state: 'running', addr: '127.0.0.1' }];
+  await start();
+  const u1 = byTask(registry, 't1')!;
+  mgr.failTasks = true;
+  mgr.emit({ Type: 'container', Action: 'die', Actor: { ID: 'x', Attributes: { 'com.docker.swarm.task.id': 't1', 'com.docker.swarm.service.id': 'svc1' } } });
+  await until('a failed poll', () => logs.some((l) => l.msg === 'cannot list swarm tasks; keeping what is known and retrying'));
+  // Meanwhile: t1 failed and was pruned from the history; t5 replaced it and runs.
+  mgr.tasks = [{ id: 't5', slot: 1, desired: 'running', state: 'running', addr: '127.0.0.5' }];
+  mgr.failTasks = false;
+  await until('t1 removed, t5 routed', () => !registry.upstreams.has(u1.id) && byTask(registry, 't5') !== undefined, 8000);
+  assert.ok(logs.some((l) => l.msg === 'swarm tasks readable again'));
+});
+
+test('manager: a start-first update over a replaced task: each old task drained when told to stop, removed when stopped, new ones routed', async (t) => {
+  const { mgr, registry, start } = await setup(t);
+  mgr.services = [service({ 'bluegreen.port': '8080' })];
+  mgr.tasks = [
+    { id: 't1', slot: 1, desired: 'running', state: 'running', addr: '127.0.0.1' },
+    { id: 't2', slot: 2, desired: 'running', state: 'running', addr: '127.0.0.2' },
+  ];
+  await start();
+  const u1 = byTask(registry, 't1')!;
+  const u2 = byTask(registry, 't2')!;
+  mgr.services = [service({ 'bluegreen.port': '8080' }, { updating: true })];
+  mgr.emit({ Type: 'service', Action: 'update', Actor: { ID: 'svc1', Attributes: { name: 'shop_web', 'updatestate.new': 'updating' } } });
+  // Slot 2 fails its healthcheck while slot 1 is updated.
+  mgr.tasks.push({ id: 't3', slot: 1, desired: 'running', state: 'starting', addr: '127.0.0.3' });
+  mgr.task('t2').state = 'failed';
+  mgr.task('t2').desired = 'shutdown';
+  mgr.tasks.push({ id: 't4', slot: 2, desired: 'running', state: 'starting', addr: '127.0.0.4' });
+  await until('t2 removed', () => !registry.upstreams.has(u2.id));
+  mgr.task('t3').state = 'running';
+  await until('t3 routed', () => byTask(registry, 't3') !== undefined);
+  mgr.task('t1').desired = 'shutdown';
+  await until('t1 draining', () => u1.state === 'draining' || u1.state === 'gone');
+  mgr.task('t1').state = 'shutdown';
+  mgr.task('t4').state = 'running';
+  await until('t1 removed, t4 routed', () => !registry.upstreams.has(u1.id) && byTask(registry, 't4') !== undefined);
+  assert.deepEqual([...registry.service('web')!.upstreams.values()].map((u) => u.aliases[0]).sort(), ['t3', 't4']);
+});
+
+test('manager: a local task container turning unhealthy, killed or dead leaves routing at its event, before the task list shows it; a dead one is not routed again from a stale list', async (t) => {
+  const { mgr, registry, logs, start } = await setup(t);
+  mgr.services = [service({ 'bluegreen.port': '8080' })];
+  mgr.tasks = [
+    { id: 't1', slot: 1, desired: 'running', state: 'running', addr: '127.0.0.1' },
+    { id: 't2', slot: 2, desired: 'running', state: 'running', addr: '127.0.0.2' },
+    { id: 't3', slot: 3, desired: 'running', state: 'running', addr: '127.0.0.3' },
+  ];
+  await start();
+  const [u1, u2, u3] = ['t1', 't2', 't3'].map((id) => byTask(registry, id)!);
+  assert.ok(u1 && u2 && u3);
+  const ev = (task: string, action: string, attrs: Record<string, string> = {}) =>
+    mgr.emit({ Type: 'container', Action: action, Actor: { ID: `c${task}`.padEnd(64, '0'), Attributes: { 'com.docker.swarm.task.id': task, 'com.docker.swarm.service.id': 'svc1', name: `shop_web.x.${task}`, ...attrs } } });
+  // The manager still lists all three as running throughout (its status lags the containers).
+  ev('t1', 'health_status: unhealthy');
+  await until('t1 out of rotation at its unhealthy event', () => u1.state === 'draining' || !registry.upstreams.has(u1.id));
+  assert.ok(logs.some((l) => l.msg === 'task shutting down; draining it' && l['task'] === 't1' && /unhealthy/.test(String(l['why']))));
+  ev('t2', 'kill', { signal: '1' });
+  ev('t2', 'kill', { signal: '15' });
+  await until('t2 draining at its SIGTERM', () => u2.state === 'draining' || !registry.upstreams.has(u2.id));
+  assert.ok(logs.some((l) => l.msg === 'task shutting down; draining it' && l['task'] === 't2' && l['why'] === 'container kill (signal 15)'), 'the SIGHUP did not drain it; the SIGTERM did');
+  ev('t3', 'kill', { signal: '1' });
+  ev('t3', 'die');
+  await until('t3 removed at its die event', () => !registry.upstreams.has(u3.id));
+  // Polls (fast after the events) still see t3 running: it is not routed again.
+  const calls = mgr.taskCalls;
+  await until('two more polls', () => mgr.taskCalls >= calls + 2);
+  assert.equal(byTask(registry, 't3'), undefined, 'a task whose container died is not registered again from a stale list');
+  // Once the list shows it gone, it is forgotten (nothing left to remove).
+  mgr.task('t3').state = 'complete';
+  mgr.task('t3').desired = 'shutdown';
+  const c2 = mgr.taskCalls;
+  await until('a poll', () => mgr.taskCalls >= c2 + 2, 8000);
+  assert.equal(registry.upstreams.has(u3.id), false);
+});
