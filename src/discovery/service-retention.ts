@@ -44,6 +44,11 @@ export class ServiceRetention {
     this.#timers.clear();
   }
 
+  /** Looks again whether the service has upstreams left (its last one may have left while it was claimed). */
+  recheck(service: string): void {
+    this.#check(service);
+  }
+
   #check(service: string): void {
     if (!this.#owned.has(service) || this.#timers.has(service)) return;
     const svc = this.#registry.service(service);

@@ -114,6 +114,8 @@ export class SwarmTaskSource {
   readonly #tracked = new Map<string, Tracked>();
   readonly #rejected = new Map<string, RejectedContainer[]>();
   readonly #images = new Map<string, Promise<ImageFacts | undefined>>();
+  /** The bluegreen service each followed swarm service's tasks were last registered in, by swarm service id. */
+  readonly #serviceNames = new Map<string, string>();
   #busyUntil = 0;
   #fast = false;
   #lastSyncAt: number | undefined;
@@ -302,6 +304,9 @@ export class SwarmTaskSource {
       if (next.has(id)) continue;
       this.#log.info({ swarmService: s.name, id: id.slice(0, 12) }, 'swarm service gone or no longer labelled; draining its tasks');
       for (const t of this.#tracked.values()) if (t.swarmServiceId === id) this.#drain(t, 'its service is gone or no longer labelled', undefined);
+      const name = this.#serviceNames.get(id);
+      this.#serviceNames.delete(id);
+      if (name !== undefined) this.#retention.recheck(name);
     }
     this.#services = next;
   }
@@ -336,6 +341,17 @@ export class SwarmTaskSource {
       else if (!this.#registry.upstreams.has(t.upstreamId)) this.#tracked.delete(t.taskId);
     }
     for (const id of [...this.#rejected.keys()]) if (!listed.has(id)) this.#rejected.delete(id);
+    // A swarm service whose replacement tasks are on their way (Swarm wants them running; they are
+    // starting, or waiting out a restart delay) keeps its bluegreen service: requests stay held for
+    // them instead of turning 404 once the retention period after its last upstream has passed.
+    const coming = new Set(tasks.filter((t) => taskVerdict(t) === 'wait' && (t.desired === 'running' || t.desired === 'ready')).map((t) => t.serviceId));
+    // Once none is on its way any more (scaled to 0, say), an empty service's retention period starts.
+    const awaited = new Set([...this.#serviceNames].filter(([sid]) => coming.has(sid)).map(([, name]) => name));
+    for (const name of new Set(this.#serviceNames.values())) {
+      if (!this.#registry.service(name)) continue;
+      if (awaited.has(name)) this.#retention.claim(name);
+      else this.#retention.recheck(name);
+    }
     await Promise.all(work);
   }
 
@@ -368,6 +384,7 @@ export class SwarmTaskSource {
       probe: undefined,
     };
     this.#retention.claim(t.service);
+    this.#serviceNames.set(task.serviceId, t.service);
     this.#registry.defineService(t.service, { hosts: t.route.hosts, pathPrefix: t.route.pathPrefix });
     // Swarm's `running` already waited for the healthcheck, if any; otherwise our probe decides.
     const swarmHealth = t.probe.kind === 'docker';

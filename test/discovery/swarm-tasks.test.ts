@@ -398,6 +398,7 @@ test('manager: a local task container turning unhealthy, killed or dead leaves r
   await until('t1 out of rotation at its unhealthy event', () => u1.state === 'draining' || !registry.upstreams.has(u1.id));
   assert.ok(logs.some((l) => l.msg === 'task shutting down; draining it' && l['task'] === 't1' && /unhealthy/.test(String(l['why']))));
   ev('t2', 'kill', { signal: '1' });
+  await sleep(5); // events of one container with the same time and action count as one (a replayed event)
   ev('t2', 'kill', { signal: '15' });
   await until('t2 draining at its SIGTERM', () => u2.state === 'draining' || !registry.upstreams.has(u2.id));
   assert.ok(logs.some((l) => l.msg === 'task shutting down; draining it' && l['task'] === 't2' && l['why'] === 'container kill (signal 15)'), 'the SIGHUP did not drain it; the SIGTERM did');
@@ -414,4 +415,31 @@ test('manager: a local task container turning unhealthy, killed or dead leaves r
   const c2 = mgr.taskCalls;
   await until('a poll', () => mgr.taskCalls >= c2 + 2, 8000);
   assert.equal(registry.upstreams.has(u3.id), false);
+});
+
+test('manager: a service whose every task failed is kept past the retention period while Swarm brings replacements up; it goes once none is on its way', async (t) => {
+  const mgr = new FakeManager();
+  const endpoint = await mgr.start(t);
+  const registry = new Registry({ logger: pino({ level: 'silent' }) });
+  const discovery = new DockerDiscovery({ client: new DockerodeClient(endpoint), registry, logger: pino({ level: 'silent' }), hostAddress: '127.0.0.1', initialBackoffMs: 20, maxBackoffMs: 100, retentionMs: 300 });
+  t.after(() => discovery.stop());
+  mgr.services = [service({ 'bluegreen.port': '8080' })];
+  mgr.tasks = [{ id: 't1', slot: 1, desired: 'running', state: 'running', addr: '127.0.0.1' }];
+  discovery.start();
+  await discovery.firstSync;
+  const u1 = byTask(registry, 't1')!;
+  // The only task fails its healthcheck; its replacement starts slowly (a busy machine).
+  mgr.task('t1').state = 'failed';
+  mgr.task('t1').desired = 'shutdown';
+  mgr.tasks.push({ id: 't2', slot: 1, desired: 'running', state: 'starting', addr: '127.0.0.2' });
+  mgr.emit({ Type: 'container', Action: 'die', Actor: { ID: 'x', Attributes: { 'com.docker.swarm.task.id': 't1', 'com.docker.swarm.service.id': 'svc1' } } });
+  await until('t1 removed', () => !registry.upstreams.has(u1.id));
+  await sleep(900);
+  assert.ok(registry.service('web'), 'kept past the 300 ms retention while t2 is starting');
+  mgr.task('t2').state = 'running';
+  await until('t2 routed', () => byTask(registry, 't2') !== undefined);
+  // Scaled to 0: t2 shut down, nothing on its way: the empty service goes after its retention period.
+  mgr.task('t2').desired = 'shutdown';
+  mgr.task('t2').state = 'shutdown';
+  await until('service removed after retention', () => registry.service('web') === undefined, 8000);
 });
