@@ -194,9 +194,9 @@ export class SwarmTaskSource {
 
   /**
    * A container event of a task on this engine (the manager's own node). The manager's task list
-   * lags its containers: on a single-node swarm an old task's DesiredState and its SIGTERM are
-   * milliseconds apart, and a task whose healthcheck failed stays `running` until its container
-   * has exited. So a routed task is drained at once when its container is told to stop (a kill
+   * lags its containers: a task whose healthcheck failed stays `running` (DesiredState too) until
+   * its container has exited, about 2 s after its unhealthy event on Docker 20.10, and its end
+   * reached our poll 0.5-1 s after the die event (single-node swarm, measured). So a routed task is drained at once when its container is told to stop (a kill
    * with a stop signal, stop) or turns unhealthy (swarm then stops it), and taken out of routing when it dies
    * or is destroyed; the task stays tracked until the list shows it gone, so a stale `running`
    * never routes it again. Any task container event (a start, say) also makes it look now and poll fast for a while.
