@@ -70,7 +70,10 @@ test('in-flight gauge during a slow request; hold histogram after a held request
 
   // The only ready upstream refuses: the GET is retried, waits, and goes to `good` once it is ready.
   const held = request(`${h.url}/held`);
-  await sleep(150); // less than the 250 ms pause before a failed upstream is tried again
+  // Once it is held (a loaded machine may take a while to get it there), keep it held for 120 ms:
+  // more than the 0.1 s bucket, less than the 250 ms pause before a failed upstream is tried again.
+  for (let i = 0; i < 500 && sample(await scrape(h.adminUrl), 'bluegreen_held_requests', { service: 'web' }) !== 1; i++) await sleep(10);
+  await sleep(120);
   g.setState('ready');
   assert.equal((await held).status, 200);
 
