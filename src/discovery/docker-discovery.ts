@@ -102,6 +102,12 @@ const SWARM_TASK_ID = 'com.docker.swarm.task.id';
 const INSPECT_TRIES = 3;
 /** After the endpoint reappears, how long reconnects ignore the backoff and retry at the initial delay. */
 const ENDPOINT_HINT_MS = 3_000;
+/**
+ * Looks again at a running, labelled container that Docker showed with no network address at all,
+ * after these delays (ms): while the engine reconfigures its networking (swarm init/leave, a
+ * daemon reload) it shows containers that way for a moment and may send no event when it is over.
+ */
+const ADDRESS_RECHECK_MS = [500, 1_000, 2_000, 4_000, 8_000, 15_000, 30_000, 30_000, 30_000, 30_000];
 
 export class DockerDiscovery {
   /** Resolves after the first successful list + register (never rejects; resolves on stop too). */
@@ -117,6 +123,8 @@ export class DockerDiscovery {
   readonly #tracked = new Map<string, Tracked>();
   readonly #rejected = new Map<string, RejectedContainer[]>();
   readonly #rejectListeners = new Set<() => void>();
+  /** Containers shown without a network address: the next look and how many were made. */
+  readonly #addressRechecks = new Map<string, { tries: number; timer: NodeJS.Timeout }>();
   /** Per-container task chains: events of one container apply in order, containers independently. */
   readonly #chains = new Map<string, Promise<void>>();
   readonly #seen = new Set<string>();
@@ -215,6 +223,8 @@ export class DockerDiscovery {
       clearTimeout(rec.healthWatch);
     }
     this.#retention.stop();
+    for (const r of this.#addressRechecks.values()) clearTimeout(r.timer);
+    this.#addressRechecks.clear();
     await this.#tasks?.stop();
     await this.#running;
     this.#connected = false;
@@ -616,9 +626,13 @@ export class DockerDiscovery {
    */
   async #inspectAndRegister(id: string, why: string, signal: AbortSignal): Promise<void> {
     const raw = await this.#inspect(id, signal);
-    if (raw === undefined) return this.#remove(id, 'no such container');
+    if (raw === undefined) {
+      this.#endAddressRecheck(id);
+      return this.#remove(id, 'no such container');
+    }
     const info = containerInfoFromInspect(raw);
     if (!info.running || info.paused) {
+      this.#endAddressRecheck(id);
       if (this.#tracked.has(id)) this.#remove(id, info.paused ? 'container paused' : 'container not running');
       return;
     }
@@ -640,10 +654,12 @@ export class DockerDiscovery {
       else {
         this.#reject(info, parsed.problems);
         if (existing) this.#remove(id, 'left out: labels or networks no longer usable', false);
+        if (info.networkMode !== 'host' && !Object.values(info.networks).some((n) => n.ip)) this.#recheckAddress(id, info.name);
       }
       return;
     }
     this.#rejected.delete(id);
+    this.#endAddressRecheck(id);
     const t = parsed.target;
     const address = `${t.host}:${t.port}`;
     const up = this.#registry.upstreams.get(id);
@@ -842,6 +858,34 @@ export class DockerDiscovery {
     if (this.#tracked.get(id) !== rec || rec.stopping) return;
     const up = this.#registry.upstreams.get(id);
     if (up?.state === 'starting') up.stateReason = why;
+  }
+
+  /** Schedules the next look at a running container Docker showed without a network address. */
+  #recheckAddress(id: string, name: string): void {
+    const prev = this.#addressRechecks.get(id);
+    const tries = prev?.tries ?? 0;
+    if (prev) clearTimeout(prev.timer);
+    if (tries >= ADDRESS_RECHECK_MS.length || this.#stopAc.signal.aborted) {
+      this.#addressRechecks.delete(id);
+      if (prev) this.#log.warn({ container: name, id: id.slice(0, 12), tries }, 'still no network address; looking again only at its next event or resync');
+      return;
+    }
+    const delayMs = ADDRESS_RECHECK_MS[tries]!;
+    const timer = setTimeout(() => {
+      this.#enqueue(id, () => this.#inspectAndRegister(id, 'address recheck', this.#stopAc.signal)).catch((err: unknown) => {
+        if (!this.#stopAc.signal.aborted) this.#log.warn({ container: name, id: id.slice(0, 12), err: (err as Error).message }, 'could not look at the container again');
+      });
+    }, delayMs);
+    timer.unref();
+    this.#addressRechecks.set(id, { tries: tries + 1, timer });
+    if (tries === 0) this.#log.info({ container: name, id: id.slice(0, 12) }, 'Docker shows this running container without a network address; looking again shortly');
+  }
+
+  #endAddressRecheck(id: string): void {
+    const r = this.#addressRechecks.get(id);
+    if (!r) return;
+    clearTimeout(r.timer);
+    this.#addressRechecks.delete(id);
   }
 
   #reject(info: ContainerInfo, problems: LabelProblem[]): void {

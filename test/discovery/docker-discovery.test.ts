@@ -206,6 +206,21 @@ test('network disconnect re-inspects: a container left without a reachable netwo
   assert.deepEqual(discovery.rejected, []);
 });
 
+test('a running container Docker shows without any address for a moment (no event when it is over) is looked at again and routed again', async (t) => {
+  const { fake, registry, discovery, logs, start } = setup(t);
+  fake.add({ id: id(1), name: 'a', labels: WEB, health: 'healthy', networks: { front: '10.1.0.2' } });
+  await start();
+  fake.containers.get(id(1))!.NetworkSettings.Networks = {};
+  fake.emit('network', 'disconnect', 'net-front', { container: id(1), name: 'front', type: 'bridge' });
+  await until('removed', () => !registry.upstreams.has(id(1)));
+  assert.deepEqual(discovery.rejected.map((r) => r.label), ['bluegreen.network']);
+  // The engine shows the address again without sending any event (as around a swarm init/leave).
+  fake.containers.get(id(1))!.NetworkSettings.Networks = { front: { IPAddress: '10.1.0.2' } };
+  await until('routed again by a later look', () => registry.upstreams.get(id(1))?.host === '10.1.0.2', 5_000);
+  assert.deepEqual(discovery.rejected, []);
+  assert.ok(logs.some((l) => String(l['msg']).includes('without a network address')));
+});
+
 test('the proxy container: its networks choose among a container’s networks', async (t) => {
   const { fake, registry, discovery, start } = setup(t);
   fake.self = inspectJson({ id: id(99), name: 'proxy', networks: { edge: '10.9.0.2', back: '10.8.0.2' } });
