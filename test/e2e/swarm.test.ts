@@ -12,13 +12,13 @@
 import { refusedPort } from '../support/servers.ts';
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { docker, ensureDockerAndImages, ensureProxyImage, repoRoot, TESTAPP_IMAGE, waitFor } from './support/docker.ts';
 import { caseLine, Load, type LoadSummary } from './support/load.ts';
+import { cleanups } from './support/cleanups.ts';
+import { ContainerLog } from './support/container-log.ts';
 import type { LogLine } from './support/proxy-process.ts';
 
 const FILE = join(repoRoot, 'compose', 'swarm.yml');
@@ -35,63 +35,6 @@ function report(t: TestContext, line: string): void {
 
 const logTime = (l: LogLine) => Date.parse(String(l.time));
 
-/** `docker logs -f` of the proxy's container: its pino JSON lines, parsed, and a copy in a file. */
-class ContainerLog {
-  readonly lines: LogLine[] = [];
-  readonly file: string;
-  readonly #child: ChildProcess;
-
-  constructor(container: string, name: string) {
-    const dir = join(tmpdir(), 'bluegreen-e2e');
-    mkdirSync(dir, { recursive: true });
-    this.file = join(dir, `${name}.log`);
-    const out = createWriteStream(this.file);
-    this.#child = spawn('docker', ['logs', '-f', container], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let partial = '';
-    const take = (chunk: Buffer) => {
-      out.write(chunk);
-      const lines = (partial + chunk.toString()).split('\n');
-      partial = lines.pop()!;
-      for (const line of lines) {
-        if (!line.trim()) continue;
-        try {
-          this.lines.push(JSON.parse(line) as LogLine);
-        } catch {
-          this.lines.push({ msg: line });
-        }
-      }
-    };
-    this.#child.stdout!.on('data', take);
-    this.#child.stderr!.on('data', take);
-    this.#child.once('exit', () => out.end());
-  }
-
-  async waitFor(pred: (l: LogLine) => boolean, timeoutMs: number, what: string): Promise<LogLine> {
-    return waitFor(() => this.lines.find(pred), timeoutMs, { what: `${what} in the proxy log (${this.file})`, intervalMs: 50 });
-  }
-
-  stop(): void {
-    if (this.#child.exitCode === null) this.#child.kill();
-  }
-}
-
-/**
- * Cleanup steps run last-registered first, after the test, each even when an earlier one failed
- * (node:test runs t.after hooks in registration order, which would leave the swarm first).
- */
-function cleanups(t: TestContext): (step: () => unknown) => void {
-  const steps: (() => unknown)[] = [];
-  t.after(async () => {
-    for (const step of steps.reverse()) {
-      try {
-        await step();
-      } catch (err) {
-        console.error(`cleanup: ${(err as Error).message}`);
-      }
-    }
-  });
-  return (step) => steps.push(step);
-}
 
 /** Ids (full) of the running containers of a swarm service. */
 async function taskContainers(service: string): Promise<string[]> {

@@ -11,13 +11,14 @@
 // when the engine is in none (and left at the end only then), the test's overlay network is created
 // after the init and removed before the leave (a leave releases the published ports of containers on
 // networks made in swarm mode).
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { cleanups } from './support/cleanups.ts';
 import { refusedPort } from '../support/servers.ts';
 import { compose, docker, ensureDockerAndImages, ensureProxyImage, repoRoot, TESTAPP_IMAGE, waitFor } from './support/docker.ts';
 import { caseLine, Load, type LoadSummary } from './support/load.ts';
@@ -28,20 +29,6 @@ const APP_STACK = join(repoRoot, 'test', 'e2e', 'stacks', 'upgrade-swarm-app.yml
 const REPLICAS = 3;
 const LOCK = '/tmp/bluegreen-host-swarm.lock';
 
-/** Cleanup steps run last-registered first, each even when an earlier one failed. */
-function cleanups(t: TestContext): (step: () => unknown) => void {
-  const steps: (() => unknown)[] = [];
-  t.after(async () => {
-    for (const step of steps.reverse()) {
-      try {
-        await step();
-      } catch (err) {
-        console.error(`cleanup: ${(err as Error).message}`);
-      }
-    }
-  });
-  return (step) => steps.push(step);
-}
 
 /** Takes the host swarm lock (exclusive); resolves with its release. */
 async function takeSwarmLock(): Promise<() => void> {

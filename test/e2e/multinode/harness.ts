@@ -3,12 +3,11 @@
 // brings up the topology it needs (`down` first: only these tests use the bgm-* names) and takes it
 // down at the end, even on failure (BGM_KEEP=1 keeps it for a look).
 import type { TestContext } from 'node:test';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ensureDockerAndImages, repoRoot, run, TESTAPP_IMAGE, waitFor, type RunOptions } from '../support/docker.ts';
 import type { LogLine } from '../support/proxy-process.ts';
+import { ContainerLog } from '../support/container-log.ts';
 
 export const HARNESS = join(repoRoot, 'test', 'e2e', 'multinode', 'swarm-nodes.sh');
 export const STACK_FILE = join(repoRoot, 'compose', 'swarm-multinode.yml');
@@ -156,42 +155,9 @@ export async function serviceContainer(k: number, service: string): Promise<stri
 }
 
 /** `docker logs -f` of a container on node K: its JSON lines, parsed, and a copy in $TMPDIR/bluegreen-e2e/<name>.log. */
-export class NodeContainerLog {
-  readonly lines: LogLine[] = [];
-  readonly file: string;
-  readonly #child: ChildProcess;
-
+export class NodeContainerLog extends ContainerLog {
   constructor(k: number, container: string, name: string) {
-    const dir = join(tmpdir(), 'bluegreen-e2e');
-    mkdirSync(dir, { recursive: true });
-    this.file = join(dir, `${name}.log`);
-    const out = createWriteStream(this.file);
-    this.#child = spawn('docker', ['-H', `unix://${nodeSock(k)}`, 'logs', '-f', container], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let partial = '';
-    const take = (chunk: Buffer) => {
-      out.write(chunk);
-      const lines = (partial + chunk.toString()).split('\n');
-      partial = lines.pop()!;
-      for (const line of lines) {
-        if (!line.trim()) continue;
-        try {
-          this.lines.push(JSON.parse(line) as LogLine);
-        } catch {
-          this.lines.push({ msg: line });
-        }
-      }
-    };
-    this.#child.stdout!.on('data', take);
-    this.#child.stderr!.on('data', take);
-    this.#child.once('exit', () => out.end());
-  }
-
-  async waitFor(pred: (l: LogLine) => boolean, timeoutMs: number, what: string): Promise<LogLine> {
-    return waitFor(() => this.lines.find(pred), timeoutMs, { what: `${what} in the proxy log (${this.file})`, intervalMs: 50 });
-  }
-
-  stop(): void {
-    if (this.#child.exitCode === null) this.#child.kill();
+    super(container, name, `unix://${nodeSock(k)}`);
   }
 }
 
