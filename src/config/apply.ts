@@ -20,6 +20,7 @@ export function toDataPlaneOptions(s: Settings): Partial<DataPlaneOptions> {
     bodyTimeoutMs: s.idleTimeout,
     upstreamKeepAliveMs: s.upstreamKeepAlive,
     connectionsPerUpstream: s.connectionsPerUpstream,
+    expectContinueTimeoutMs: s.expectContinueTimeout,
     clientKeepAliveMs: s.clientKeepAlive,
     trustedProxies: [...s.trustedProxies],
     shutdownGraceMs: s.shutdownGrace,

@@ -77,6 +77,10 @@ export const SETTINGS = {
     kind: 'int', default: 256, restart: false, flag: 'connections-per-upstream', arg: 'N',
     doc: 'Most connections open to one upstream (new connection pools).',
   },
+  expectContinueTimeout: {
+    kind: 'duration', default: '1s', restart: false, flag: 'expect-continue-timeout', arg: 'DURATION',
+    doc: "A request whose body must not be sent twice (POST, PATCH, a body above retryBufferSize) goes upstream with `Expect: 100-continue`; if the connection breaks before the 100, it is sent to another upstream. Longest wait for the 100 before the body goes anyway (the upstream is then sent requests without Expect); 0: never send Expect.",
+  },
   clientKeepAlive: {
     kind: 'duration', default: '5s', restart: false, flag: 'client-keep-alive', arg: 'DURATION',
     doc: 'Idle keep-alive time of client connections (0 closes after each response).',
@@ -433,6 +437,7 @@ export const settingsFieldsSchema = z.strictObject({
   idleTimeout: positiveDuration.prefault(SETTINGS.idleTimeout.default),
   upstreamKeepAlive: positiveDuration.prefault(SETTINGS.upstreamKeepAlive.default),
   connectionsPerUpstream: int(1, 65_535).prefault(SETTINGS.connectionsPerUpstream.default),
+  expectContinueTimeout: duration.prefault(SETTINGS.expectContinueTimeout.default),
   clientKeepAlive: duration.prefault(SETTINGS.clientKeepAlive.default),
   limits: z
     .strictObject({

@@ -68,6 +68,7 @@ export class DataPlane {
       bodyTimeoutMs: this.options.bodyTimeoutMs,
       keepAliveTimeoutMs: this.options.upstreamKeepAliveMs,
       connectionsPerUpstream: this.options.connectionsPerUpstream,
+      continueTimeoutMs: this.options.expectContinueTimeoutMs,
     }));
     this.#ws = new WebSocketForwarder(log);
     this.#router = new Router();
@@ -238,11 +239,19 @@ export class DataPlane {
           }
         }
         ctx.upstream = up;
-        const r = await forwardAttempt({ upstream: up, dispatcher: this.#pools.get(up), req, res, headers, body });
+        const r = await forwardAttempt({
+          upstream: up,
+          dispatcher: this.#pools.get(up),
+          continueClient: body.kind === 'none' ? undefined : this.#pools.continueClient(up),
+          req,
+          res,
+          headers,
+          body,
+        });
         if (r.outcome !== 'failed') return;
         last = r;
         const method = req.method ?? 'GET';
-        const replayable = isReplayable(body);
+        const replayable = isReplayable(body) || r.bodyIntact;
         up.failures++;
         if (r.phase === 'connect') up.failedUntil = Date.now() + this.options.failDurationMs;
         const safe =

@@ -3,6 +3,7 @@ import type { Dispatcher } from 'undici';
 import { BluegreenError } from '../errors.ts';
 import type { InFlightHandle, Upstream } from '../registry/upstream.ts';
 import { clientResponseHeaders } from './forwarded-headers.ts';
+import type { ContinueClient } from './continue-client.ts';
 import type { RequestBody } from './request-body.ts';
 import { checkPeerBeforeNextWrite, cutWhileWriting, type PeerCloseWatcher } from './upstream-pools.ts';
 
@@ -15,7 +16,11 @@ import { checkPeerBeforeNextWrite, cutWhileWriting, type PeerCloseWatcher } from
  */
 export type FailurePhase = 'connect' | 'reset' | 'headers-timeout' | 'bad-response';
 
-export type FailedAttempt = { outcome: 'failed'; phase: FailurePhase; error: Error; requestSent: boolean };
+/**
+ * `bodyIntact`: not one byte of the body was taken from its source (it waited for a 100 Continue
+ * that never came), so even a one-shot stream body can still be sent elsewhere.
+ */
+export type FailedAttempt = { outcome: 'failed'; phase: FailurePhase; error: Error; requestSent: boolean; bodyIntact: boolean };
 export type AttemptResult = { outcome: 'responded' } | { outcome: 'client-gone' } | FailedAttempt;
 
 const RESPONDED: AttemptResult = Object.freeze({ outcome: 'responded' });
@@ -50,6 +55,8 @@ export function classifyFailure(err: Error): FailurePhase {
 export interface Attempt {
   upstream: Upstream;
   dispatcher: Dispatcher;
+  /** Sends a request with a body that must not be sent twice with `Expect: 100-continue` (see ContinueClient). */
+  continueClient: ContinueClient | undefined;
   req: IncomingMessage;
   res: ServerResponse;
   headers: string[];
@@ -65,9 +72,18 @@ export interface Attempt {
  */
 export function forwardAttempt(a: Attempt): Promise<AttemptResult> {
   return new Promise<AttemptResult>((resolve) => {
-    const h = new AttemptHandler(a.upstream, a.res, resolve, !REPLAYABLE_AFTER_WRITE.has(a.req.method ?? 'GET'));
-    const body = a.body.kind === 'none' ? null : a.body.kind === 'buffered' ? a.body.data : a.body.source;
-    a.dispatcher.dispatch({ path: a.req.url ?? '/', method: a.req.method ?? 'GET', headers: a.headers, body, reset: false }, h);
+    const method = a.req.method ?? 'GET';
+    const notReplayable = !REPLAYABLE_AFTER_WRITE.has(method);
+    const path = a.req.url ?? '/';
+    const b = a.body;
+    if (b.kind !== 'none' && a.continueClient && (notReplayable || b.kind === 'stream')) {
+      const h = new AttemptHandler(a.upstream, a.res, resolve, false, true);
+      a.continueClient.dispatch({ path, method, headers: a.headers, body: b.kind === 'buffered' ? b.data : b.source }, h);
+      return;
+    }
+    const h = new AttemptHandler(a.upstream, a.res, resolve, notReplayable, false);
+    const body = b.kind === 'none' ? null : b.kind === 'buffered' ? b.data : b.source;
+    a.dispatcher.dispatch({ path, method, headers: a.headers, body, reset: false }, h);
   });
 }
 
@@ -87,12 +103,15 @@ class AttemptHandler implements Dispatcher.DispatchHandler, InFlightHandle, Peer
   /** Not replayed once written: check the connection is still open right before writing. */
   readonly #checkBeforeWrite: boolean;
   #closedBeforeWrite = false;
+  /** Sent by a ContinueClient: the body is taken from its source only once onRequestSent was called. */
+  readonly #viaContinue: boolean;
   readonly #onClientClose = (): void => this.#clientClosed();
   #onDrain: (() => void) | undefined;
 
-  constructor(upstream: Upstream, res: ServerResponse, resolve: (r: AttemptResult) => void, checkBeforeWrite: boolean) {
+  constructor(upstream: Upstream, res: ServerResponse, resolve: (r: AttemptResult) => void, checkBeforeWrite: boolean, viaContinue: boolean) {
     this.#upstream = upstream;
     this.#checkBeforeWrite = checkBeforeWrite;
+    this.#viaContinue = viaContinue;
     this.#res = res;
     this.#resolve = resolve;
     upstream.add(this);
@@ -179,6 +198,7 @@ class AttemptHandler implements Dispatcher.DispatchHandler, InFlightHandle, Peer
     res.off('close', this.#onClientClose);
     this.#upstream.release(this);
     const requestSent = this.#requestSent && !this.#closedBeforeWrite && !cutWhileWriting(err);
-    this.#settle({ outcome: 'failed', phase: classifyFailure(err), error: err, requestSent });
+    const bodyIntact = this.#viaContinue && !this.#requestSent;
+    this.#settle({ outcome: 'failed', phase: classifyFailure(err), error: err, requestSent, bodyIntact });
   }
 }

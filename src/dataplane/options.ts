@@ -16,6 +16,12 @@ export interface DataPlaneOptions {
   /** Idle keep-alive time for connections to upstreams. */
   upstreamKeepAliveMs: number;
   connectionsPerUpstream: number;
+  /**
+   * A request with a body that must not be sent twice (POST, PATCH, or a body too large to buffer)
+   * goes upstream with `Expect: 100-continue` and waits this long for the 100 before sending its
+   * body anyway; 0: never send Expect.
+   */
+  expectContinueTimeoutMs: number;
   /** Idle keep-alive time for client connections. */
   clientKeepAliveMs: number;
   /** Client addresses (CIDRs) whose X-Forwarded-* headers are kept and extended. */
@@ -55,6 +61,7 @@ export const DEFAULT_DATAPLANE_OPTIONS: Readonly<DataPlaneOptions> = Object.free
   bodyTimeoutMs: 60_000,
   upstreamKeepAliveMs: 4_000,
   connectionsPerUpstream: 256,
+  expectContinueTimeoutMs: 1_000,
   clientKeepAliveMs: 5_000,
   trustedProxies: [],
   shutdownGraceMs: 30_000,

@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { Pool, buildConnector } from 'undici';
 import type { Registry } from '../registry/registry.ts';
 import type { Upstream } from '../registry/upstream.ts';
+import { ContinueClient } from './continue-client.ts';
 
 export interface PoolOptions {
   connectTimeoutMs: number;
@@ -12,6 +13,8 @@ export interface PoolOptions {
   /** Longest an idle keep-alive connection to an upstream is kept. */
   keepAliveTimeoutMs: number;
   connectionsPerUpstream: number;
+  /** How long a request sent with `Expect: 100-continue` waits for the 100 before its body goes anyway. */
+  continueTimeoutMs: number;
 }
 
 /** Told when the request it armed the check for found its connection already closed by the peer. */
@@ -125,11 +128,13 @@ function guardedConnector(timeoutMs: number): buildConnector.connector {
 }
 
 /**
- * One undici Pool per upstream (keep-alive, bounded connections, connect timeout). A draining
- * upstream's pool is closed at once: undici closes its idle sockets and lets running requests end.
+ * One undici Pool per upstream (keep-alive, bounded connections, connect timeout), and for requests
+ * that must not be sent twice one ContinueClient (made on first use). A draining upstream's pools
+ * are closed at once: idle sockets close, running requests end.
  */
 export class UpstreamPools {
   readonly #pools = new Map<string, Pool>();
+  readonly #continue = new Map<string, ContinueClient>();
   readonly #opts: () => PoolOptions;
 
   /** `opts` is read each time a pool is created, so changed settings apply to new pools. */
@@ -159,7 +164,31 @@ export class UpstreamPools {
     return pool;
   }
 
+  /** The upstream's `Expect: 100-continue` client; undefined when it is off or the upstream ignores Expect. */
+  continueClient(up: Upstream): ContinueClient | undefined {
+    const o = this.#opts();
+    if (o.continueTimeoutMs <= 0) return undefined;
+    let c = this.#continue.get(up.id);
+    if (!c) {
+      c = new ContinueClient(up.origin, {
+        connectTimeoutMs: o.connectTimeoutMs,
+        headersTimeoutMs: o.headersTimeoutMs,
+        bodyTimeoutMs: o.bodyTimeoutMs,
+        keepAliveTimeoutMs: o.keepAliveTimeoutMs,
+        connections: o.connectionsPerUpstream,
+        continueTimeoutMs: o.continueTimeoutMs,
+      });
+      this.#continue.set(up.id, c);
+    }
+    return c.ignoresExpect ? undefined : c;
+  }
+
   #close(id: string): void {
+    const c = this.#continue.get(id);
+    if (c) {
+      this.#continue.delete(id);
+      c.close();
+    }
     const pool = this.#pools.get(id);
     if (!pool) return;
     this.#pools.delete(id);
@@ -170,6 +199,8 @@ export class UpstreamPools {
   async closeAll(): Promise<void> {
     const pools = [...this.#pools.values()];
     this.#pools.clear();
+    for (const c of this.#continue.values()) c.destroy();
+    this.#continue.clear();
     await Promise.allSettled(pools.map((p) => p.close()));
   }
 }

@@ -187,7 +187,7 @@ test('env names are BLUEGREEN_ + SCREAMING_SNAKE of the key path', () => {
   const samples: Record<string, string> = {
     listen: '1.2.3.4:1', 'admin.listen': '127.0.0.1:2', 'admin.token': 't', holdTimeout: '1s', holdQueueSize: '3',
     retryBufferSize: '1KiB', failDuration: '1s', connectTimeout: '1s', headersTimeout: '1s', idleTimeout: '1s',
-    upstreamKeepAlive: '1s', connectionsPerUpstream: '9', clientKeepAlive: '1s', shutdownGrace: '1s', shutdownIdleClose: '1s',
+    upstreamKeepAlive: '1s', connectionsPerUpstream: '9', expectContinueTimeout: '2s', clientKeepAlive: '1s', shutdownGrace: '1s', shutdownIdleClose: '1s',
     defaultDrainTimeout: '1s', defaultService: 'x', logLevel: 'warn', accessLog: 'true', trustedProxies: '10.0.0.1',
     hostAddress: '10.1.1.1', 'docker.enabled': 'false', 'docker.host': 'unix:///d.sock', staticUpstreams: 'a=b:1',
     'tls.dir': '/t', 'tls.listen': ':1', 'tls.redirectHttp': 'true',

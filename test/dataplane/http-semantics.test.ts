@@ -119,7 +119,29 @@ test('Expect: 100-continue is answered and the body forwarded', async (t) => {
     req.on('error', reject);
   });
   assert.equal(status, 'true 200 u POST /e 5');
-  assert.equal(up.seen[0]!.headers.expect, undefined);
+  // The client's Expect was answered by the proxy; the upstream got the proxy's own (a POST must not be sent twice).
+  assert.equal(up.seen[0]!.headers.expect, '100-continue');
+});
+
+test("a client's Expect is not passed on where the proxy sends none of its own (a PUT, or Expect turned off)", async (t) => {
+  for (const [method, opts] of [['PUT', {}], ['POST', { expectContinueTimeoutMs: 0 }]] as const) {
+    const { proxy, port } = await startProxy(opts);
+    t.after(() => proxy.stop(100));
+    const up = await startUpstream('u');
+    t.after(() => up.close());
+    addUpstream(proxy, 'web', up.port);
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port, method, path: '/e', agent: false, headers: { expect: '100-continue', 'content-length': '5' } });
+      req.on('continue', () => req.end('hello'));
+      req.on('response', (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      });
+      req.on('error', reject);
+    });
+    assert.equal(status, 200);
+    assert.equal(up.seen[0]!.headers.expect, undefined, method);
+  }
 });
 
 test('a large response streams with backpressure, not buffered', async (t) => {

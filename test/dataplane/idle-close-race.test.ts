@@ -2,6 +2,8 @@
 // instant it gets SIGTERM (Node's server.close() does) closes the connection a POST is about to be
 // written on. These tests make the upstream close that connection at a moment they control: after
 // undici's idle-socket validation has looked at it, right before the proxy writes the POST.
+// They test the undici path (with `Expect: 100-continue` turned off: POSTs then go through undici);
+// test/dataplane/expect-continue.test.ts covers the same race on the Expect path.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -63,7 +65,7 @@ function onNextDispatch(up: Upstream, fn: () => void): void {
 }
 
 test('a POST written on a keep-alive connection the upstream closed a moment before is sent again, not lost', async (t) => {
-  const { proxy, url } = await startProxy();
+  const { proxy, url } = await startProxy({ expectContinueTimeoutMs: 0 });
   t.after(() => proxy.stop(100));
   const app = await closingUpstream();
   t.after(() => app.close());
@@ -87,7 +89,7 @@ test('a POST written on a keep-alive connection the upstream closed a moment bef
 test('a POST whose body could not be fully written (the upstream reset mid-body) is sent again', async (t) => {
   // 8 MiB: more than loopback's socket buffers take at once, so the proxy is still writing when
   // the first connection is reset; the retry buffer is raised so the body can be replayed.
-  const { proxy, url } = await startProxy({ retryBufferBytes: 16 * 1024 * 1024 });
+  const { proxy, url } = await startProxy({ retryBufferBytes: 16 * 1024 * 1024, expectContinueTimeoutMs: 0 });
   t.after(() => proxy.stop(100));
   let resets = 0;
   const app = await closingUpstream((s) => {
