@@ -1,13 +1,17 @@
-// Deploy benchmark: `npm run bench:deploy [-- --quick] [--deploys N] [--only bluegreen,nginx] [--cases a,b]`.
+// Deploy benchmark: `npm run bench:deploy [-- --quick] [--deploys N] [--only bluegreen,nginx] [--cases a,b] [--sequential]`.
 //
 // Seed scenario (issue 4): the app runs in a `network_mode: host` container on port 3000 or 4000.
 // A deploy starts the new version on the other port, waits for its /health (with a timeout),
 // then `docker stop -t 10`s the old one (or, when the new one never became healthy, removes the
-// new one and keeps the old). Each proxy sits in front of the same containers while a mixed load
-// (bench/deploy-load.ts) runs for the whole case:
+// new one and keeps the old). The proxies of a case run side by side in front of the same
+// containers, through the same deploys, each with its own mixed load (bench/deploy-load.ts) for
+// the whole case (`--sequential`: one proxy after another, each with its own deploys):
 //   - bluegreen: `bin/bluegreen.js serve` as a host process; the containers carry its labels
 //   - Caddy, nginx, HAProxy (when installed; else "skipped"): host processes with configs in a
 //     temp dir (bench/peers/configs.ts) listing both ports.
+// Swarm cases: one stack with the app service (endpoint_mode: dnsrr) and a service per proxy, the
+// peers from images of the installed binaries (bench/peers/build-images.sh) resolving the app's
+// tasks through Docker's DNS.
 // Prints a table per case, writes bench/results/deploy-<stamp>.json and a PNG timeline per case.
 // Traffic goes only to loopback and to the containers this bench creates (names bgb-<pid>-*).
 import { spawn, spawnSync } from 'node:child_process';
@@ -22,7 +26,7 @@ import { parseArgs } from 'node:util';
 import { findExecutable, killAllNow, spawnChild, stopAll, stopChild, type Child } from './children.ts';
 import { renderTimeline, type Timeline } from './deploy-chart.ts';
 import { DEFAULT_SHAPE, DeployLoad, SLOW_MS, type Sample } from './deploy-load.ts';
-import { caddyConfig, haproxyConfig, nginxConfig, type PeerCommand } from './peers/configs.ts';
+import { caddyConfig, caddySwarmConfig, haproxyConfig, haproxySwarmConfig, nginxConfig, nginxSwarmConfig, SWARM_PEER_PORT, type PeerCommand } from './peers/configs.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
@@ -119,6 +123,8 @@ const HELP = `usage: npm run bench:deploy -- [options]
                     SIGTERM: reported, not gating)
   --deploys N       deploys per case and proxy (default 5)
   --only LIST       proxies to run, comma-separated (default bluegreen,caddy,nginx,haproxy)
+  --sequential      run the proxies of a case one after another, each through its own deploys
+                    (default: side by side, each with its own load, through the same deploys)
   --cases LIST      cases to run (default ${CASES.map((c) => c.name).join(',')})
   --render FILE     only print the tables and (re)draw the PNG timelines of a results JSON (bench/results/deploy-*.json)
   --bluegreen-bin F the bluegreen CLI to run (default bin/bluegreen.js of this checkout; e.g. that of a
@@ -131,6 +137,7 @@ class UsageError extends Error {}
 interface Options {
   deploys: number;
   quick: boolean;
+  sequential: boolean;
   proxies: ProxyName[];
   cases: CaseDef[];
   bluegreenBin: string;
@@ -145,6 +152,7 @@ function parseOptions(argv: string[]): Options | undefined {
       strict: true,
       options: {
         quick: { type: 'boolean', default: false },
+        sequential: { type: 'boolean', default: false },
         deploys: { type: 'string' },
         only: { type: 'string' },
         cases: { type: 'string' },
@@ -171,7 +179,7 @@ function parseOptions(argv: string[]): Options | undefined {
     if (!c) throw new UsageError(`--cases: unknown case ${n}`);
     return c;
   });
-  return { deploys, quick: values.quick, proxies, cases, bluegreenBin: resolve(values['bluegreen-bin'] ?? join(ROOT, 'bin', 'bluegreen.js')), render: values.render };
+  return { deploys, quick: values.quick, sequential: values.sequential, proxies, cases, bluegreenBin: resolve(values['bluegreen-bin'] ?? join(ROOT, 'bin', 'bluegreen.js')), render: values.render };
 }
 
 
@@ -380,19 +388,23 @@ function percentile(values: number[], p: number): number | undefined {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
 }
 
-async function runCase(c: CaseDef, proxy: ProxyName, opts: Options, tmp: string): Promise<Row> {
-  if (c.kind === 'bluegreen-deploy') return runBluegreenDeployCase(c, opts, tmp);
-  if (c.kind === 'swarm') return runSwarmCase(c, proxy, opts, tmp);
+/** Runs case `c` once for `proxies` side by side (each its own load, the same deploys): a row each. */
+async function runCase(c: CaseDef, proxies: ProxyName[], opts: Options, tmp: string): Promise<Row[]> {
+  if (c.kind === 'bluegreen-deploy') return [await runBluegreenDeployCase(c, opts, tmp)];
+  if (c.kind === 'swarm') return runSwarmCase(c, proxies, opts, tmp);
   let slot = 0;
   let current = await startApp(c, PORTS[slot], 'v0', true);
   if (!(await waitOk(`http://127.0.0.1:${PORTS[slot]}/health`, HEALTH_WAIT_MS))) throw new Error(`the first app (${current}) never became healthy`);
-  const p = await startProxy(proxy, tmp, opts);
-  const load = new DeployLoad(p.url, HOST).start();
-  const t0 = Date.now();
+  const running: (Running & { version: string; config: string; proxy: ProxyName })[] = [];
+  const loads: DeployLoad[] = [];
   const deploys: DeployRecord[] = [];
+  let t0 = 0;
   let tStop = 0;
   let stopBegan = 0;
   try {
+    for (const proxy of proxies) running.push({ ...(await startProxy(proxy, tmp, opts)), proxy });
+    for (const p of running) loads.push(new DeployLoad(p.url, HOST).start());
+    t0 = Date.now();
     await sleep(WARMUP_MS);
     for (let i = 1; i <= opts.deploys; i++) {
       const next = 1 - slot;
@@ -419,11 +431,11 @@ async function runCase(c: CaseDef, proxy: ProxyName, opts: Options, tmp: string)
     }
   } finally {
     tStop = Date.now();
-    await load.stop();
-    await stopChild(p.child, 15_000);
+    await Promise.all(loads.map((l) => l.stop()));
+    await Promise.all(running.map((p) => stopChild(p.child, 15_000)));
     await docker(['rm', '-f', current]).catch(() => {});
   }
-  return summarize(c, proxy, p, load, deploys, t0, tStop);
+  return running.map((p, i) => summarize(c, p.proxy, p, loads[i]!, deploys, t0, tStop));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -511,7 +523,6 @@ async function runBluegreenDeployCase(c: CaseDef, opts: Options, tmp: string): P
 const SWARM_LOCK = '/tmp/bluegreen-host-swarm.lock';
 const SWARM_REPLICAS = 3;
 const SWARM_PROXY_IMAGE = 'bgb-bench/bluegreen:local';
-const SWARM_PEERS_SKIPPED = 'not run: the peers would run as stack services on the overlay resolving tasks.<service>, and no container image of them is built yet';
 
 /**
  * The host engine's swarm for the swarm cases: the host-wide lock is held from setup to teardown;
@@ -597,25 +608,45 @@ class SwarmHost {
 
 const swarmHost = new SwarmHost();
 
-function swarmStackFile(c: CaseDef, version: string, proxyPort: number, gid: number): string {
+/** A proxy of a swarm case: a service of the stack, published in mode host on its own port. */
+interface SwarmProxy {
+  proxy: ProxyName;
+  /** The service's name in the stack file (`proxy` for bluegreen, else the peer's name). */
+  service: string;
+  port: number;
+  image: string;
+  /** Peers: the host dir bind-mounted at /etc/bench (their config file). */
+  configDir?: string;
+  version: string;
+  config: string;
+}
+
+function swarmStackFile(c: CaseDef, version: string, proxies: SwarmProxy[], gid: number): string {
   const env = { ...c.env, NAME: `${SERVICE}-${version}`, VERSION: version };
-  return [
-    '# written by bench/deploy.ts: a swarm case (pattern of compose/swarm.yml)',
-    'version: "3.8"',
-    'services:',
-    '  proxy:',
-    `    image: ${SWARM_PROXY_IMAGE}`,
-    '    command: ["serve", "--listen", "0.0.0.0:8080", "--log-level", "warn"]',
-    `    user: "1000:${gid}"`,
-    '    volumes:',
-    '      - { type: bind, source: /var/run/docker.sock, target: /var/run/docker.sock, read_only: true }',
+  const service = (p: SwarmProxy): string[] => [
+    `  ${p.service}:`,
+    `    image: ${p.image}`,
+    ...(p.proxy === 'bluegreen'
+      ? [
+          '    command: ["serve", "--listen", "0.0.0.0:8080", "--log-level", "warn"]',
+          `    user: "1000:${gid}"`,
+          '    volumes:',
+          '      - { type: bind, source: /var/run/docker.sock, target: /var/run/docker.sock, read_only: true }',
+        ]
+      : ['    volumes:', `      - { type: bind, source: ${p.configDir}, target: /etc/bench, read_only: true }`]),
     '    ports:',
-    `      - { target: 8080, published: ${proxyPort}, protocol: tcp, mode: host }`,
+    `      - { target: ${p.proxy === 'bluegreen' ? 8080 : SWARM_PEER_PORT}, published: ${p.port}, protocol: tcp, mode: host }`,
     '    networks: [net]',
     '    stop_grace_period: 15s',
     '    deploy:',
     '      replicas: 1',
     '      placement: { constraints: [node.role == manager] }',
+  ];
+  return [
+    '# written by bench/deploy.ts: a swarm case (pattern of compose/swarm.yml), the proxies side by side',
+    'version: "3.8"',
+    'services:',
+    ...proxies.flatMap(service),
     '  app:',
     `    image: ${IMAGE}`,
     '    environment:',
@@ -636,6 +667,23 @@ function swarmStackFile(c: CaseDef, version: string, proxyPort: number, gid: num
   ].join('\n');
 }
 
+/** Images of the peers for the swarm cases (bench/peers/build-images.sh), built once a run: tag or skip reason. */
+const peerImages = new Map<ProxyName, { tag?: string; skipped?: string }>();
+
+function peerImage(proxy: ProxyName): { tag?: string; skipped?: string } {
+  const known = peerImages.get(proxy);
+  if (known) return known;
+  const r = spawnSync('bash', [join(ROOT, 'bench', 'peers', 'build-images.sh'), proxy], { cwd: ROOT, encoding: 'utf8' });
+  const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith(`${proxy} `));
+  const m = line ? /^\S+ (ok|skipped) (.*)$/.exec(line) : null;
+  const result =
+    r.status === 0 && m?.[1] === 'ok'
+      ? { tag: m[2]! }
+      : { skipped: `no container image: ${m?.[1] === 'skipped' ? m[2] : `bench/peers/build-images.sh failed (${r.status ?? r.signal}): ${(r.stderr ?? '').trim().split('\n').pop() ?? ''}`}` };
+  peerImages.set(proxy, result);
+  return result;
+}
+
 async function waitUntil(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -645,62 +693,92 @@ async function waitUntil(what: string, timeoutMs: number, check: () => Promise<b
   }
 }
 
-async function runSwarmCase(c: CaseDef, proxy: ProxyName, opts: Options, tmp: string): Promise<Row> {
+/** A swarm case: one stack with the app and a service per proxy, all through the same rolling updates. */
+async function runSwarmCase(c: CaseDef, proxies: ProxyName[], opts: Options, tmp: string): Promise<Row[]> {
   await swarmHost.setup(opts);
   const stack = `${PREFIX}${c.name.replace(/[^a-z0-9-]/g, '-')}`;
+  const appService = `${stack}_app`;
   const file = join(tmp, `${stack}.yml`);
-  const port = await freePort();
   const gid = statSync('/var/run/docker.sock').gid;
+  const skipped = new Map<ProxyName, string>();
+  const members: SwarmProxy[] = [];
+  for (const proxy of proxies) {
+    const port = await freePort();
+    if (proxy === 'bluegreen') {
+      members.push({ proxy, service: 'proxy', port, image: SWARM_PROXY_IMAGE, version: `${bluegreenVersion(opts)} (stack service)`, config: `stack service on overlay ${swarmHost.network}, labels; defaults` });
+      continue;
+    }
+    const img = peerImage(proxy);
+    if (!img.tag) {
+      skipped.set(proxy, img.skipped ?? 'no container image');
+      continue;
+    }
+    const configDir = join(tmp, `swarm-${c.name.replace(/[^a-z0-9-]/g, '-')}-${proxy}`);
+    const cfg = (proxy === 'caddy' ? caddySwarmConfig : proxy === 'nginx' ? nginxSwarmConfig : haproxySwarmConfig)(configDir, appService, 8080);
+    members.push({ proxy, service: proxy, port, image: img.tag, configDir, version: `${peerVersion(proxy, findExecutable(proxy)!)} (stack service)`, config: cfg.describe });
+  }
   const deployStack = async (version: string): Promise<void> => {
-    writeFileSync(file, swarmStackFile(c, version, port, gid));
+    writeFileSync(file, swarmStackFile(c, version, members, gid));
     await docker(['stack', 'deploy', '--resolve-image', 'never', '-c', file, stack], 120_000);
   };
   swarmHost.stacks.add(stack);
-  const url = `http://127.0.0.1:${port}`;
+  const running: SwarmProxy[] = [];
+  const loads: DeployLoad[] = [];
+  const deploys: DeployRecord[] = [];
+  let t0 = 0;
+  let tStop = 0;
   try {
     await deployStack('v0');
-    await waitUntil(`${SWARM_REPLICAS} tasks of ${stack}_app and the proxy`, 120_000, async () => {
+    await waitUntil(`${SWARM_REPLICAS} tasks of ${appService} and the proxies`, 120_000, async () => {
       const out = await docker(['service', 'ls', '--filter', `name=${stack}_`, '--format', '{{.Name}} {{.Replicas}}']);
-      return out.includes(`${stack}_app ${SWARM_REPLICAS}/${SWARM_REPLICAS}`) && out.includes(`${stack}_proxy 1/1`);
+      return out.includes(`${appService} ${SWARM_REPLICAS}/${SWARM_REPLICAS}`) && members.every((m) => out.includes(`${stack}_${m.service} 1/1`));
     });
-    if (!(await waitOk(`${url}/ready-check`, 60_000, HOST))) throw new Error(`the swarm proxy did not answer for ${HOST} on ${url}`);
+    // Each proxy must forward before the load starts (they became ready together: one wait each).
+    const ready = await Promise.all(members.map((m) => waitOk(`http://127.0.0.1:${m.port}/ready-check`, 60_000, HOST)));
+    members.forEach((m, i) => {
+      if (ready[i]) running.push(m);
+      else if (m.proxy === 'bluegreen') throw new Error(`the swarm proxy did not answer for ${HOST} on port ${m.port}`);
+      else skipped.set(m.proxy, `did not forward within 60 s (its log: bench/results/${stack}-${m.service}.log)`);
+    });
     await sleep(2000); // every task registered and ready, not only the first
-    const load = new DeployLoad(url, HOST).start();
-    const t0 = Date.now();
-    const deploys: DeployRecord[] = [];
-    let tStop = 0;
-    try {
-      await sleep(WARMUP_MS);
-      for (let i = 1; i <= opts.deploys; i++) {
-        const rec: DeployRecord = { start: Date.now(), end: 0, healthy: false };
-        await deployStack(`v${i}`);
-        await waitUntil(`the rolling update of ${stack}_app to v${i}`, 180_000, async () => {
-          const raw = await docker(['service', 'inspect', '--format', '{{json .UpdateStatus}}', `${stack}_app`]);
-          const st = JSON.parse(raw) as { State?: string; StartedAt?: string; Message?: string } | null;
-          if (!st?.StartedAt || Date.parse(st.StartedAt) < rec.start - 2000) return false;
-          if (st.State === 'paused' || st.State?.startsWith('rollback')) throw new Error(`update ${st.State}: ${st.Message ?? ''}`);
-          return st.State === 'completed';
-        });
-        rec.healthy = true;
-        rec.readyMs = Date.now() - rec.start;
-        rec.end = Date.now();
-        deploys.push(rec);
-        await sleep(GAP_MS);
-      }
-    } finally {
-      tStop = Date.now();
-      await load.stop();
+    for (const m of running) loads.push(new DeployLoad(`http://127.0.0.1:${m.port}`, HOST).start());
+    t0 = Date.now();
+    await sleep(WARMUP_MS);
+    for (let i = 1; i <= opts.deploys; i++) {
+      const rec: DeployRecord = { start: Date.now(), end: 0, healthy: false };
+      await deployStack(`v${i}`);
+      await waitUntil(`the rolling update of ${appService} to v${i}`, 180_000, async () => {
+        const raw = await docker(['service', 'inspect', '--format', '{{json .UpdateStatus}}', appService]);
+        const st = JSON.parse(raw) as { State?: string; StartedAt?: string; Message?: string } | null;
+        if (!st?.StartedAt || Date.parse(st.StartedAt) < rec.start - 2000) return false;
+        if (st.State === 'paused' || st.State?.startsWith('rollback')) throw new Error(`update ${st.State}: ${st.Message ?? ''}`);
+        return st.State === 'completed';
+      });
+      rec.healthy = true;
+      rec.readyMs = Date.now() - rec.start;
+      rec.end = Date.now();
+      deploys.push(rec);
+      await sleep(GAP_MS);
     }
-    const version = `${bluegreenVersion(opts)} (stack service)`;
-    return summarize(c, proxy, { version, config: `stack service on overlay ${swarmHost.network}, port ${port} mode host` }, load, deploys, t0, tStop);
   } finally {
-    // The proxy's task history and last log lines, for a failed or surprising run.
-    const tasks = await docker(['service', 'ps', '--no-trunc', '--format', '{{.Name}} {{.CurrentState}} {{.Error}}', `${stack}_proxy`]).catch((e: Error) => e.message);
-    const logs = await docker(['service', 'logs', '--raw', '--tail', '40', `${stack}_proxy`]).catch((e: Error) => e.message);
+    tStop = Date.now();
+    await Promise.all(loads.map((l) => l.stop()));
+    // Each proxy's task history and last log lines, for a failed or surprising run.
     mkdirSync(RESULTS_DIR, { recursive: true });
-    writeFileSync(join(RESULTS_DIR, `${stack}-proxy.log`), `${tasks}\n${logs}`);
+    for (const m of members) {
+      const svc = `${stack}_${m.service}`;
+      const tasks = await docker(['service', 'ps', '--no-trunc', '--format', '{{.Name}} {{.CurrentState}} {{.Error}}', svc]).catch((e: Error) => e.message);
+      // (`service logs` writes the tasks' stderr to its stderr: runCommand keeps both)
+      const logs = (await runCommand('docker', ['service', 'logs', '--raw', '--tail', '40', svc], {}, 30_000)).out;
+      writeFileSync(join(RESULTS_DIR, `${stack}-${m.service}.log`), `${tasks}\n${logs}`);
+    }
     swarmHost.removeStackSync(stack);
   }
+  return proxies.map((proxy) => {
+    const i = running.findIndex((m) => m.proxy === proxy);
+    if (i >= 0) return summarize(c, proxy, running[i]!, loads[i]!, deploys, t0, tStop);
+    return { case: c.name, proxy, skipped: skipped.get(proxy) ?? 'not run' };
+  });
 }
 
 function summarize(c: CaseDef, proxy: ProxyName, p: { version: string; config: string }, load: DeployLoad, deploys: DeployRecord[], t0: number, t1: number): Row {
@@ -875,6 +953,7 @@ async function run(opts: Options, tmp: string): Promise<number> {
   say(`bluegreen deploy benchmark — ${started.toISOString()}`);
   say(`machine: ${machine.cores} cores (${machine.cpu}); node ${machine.node}; Docker Engine ${machine.docker}`);
   say(`load per proxy: ${DEFAULT_SHAPE.get} GET, ${DEFAULT_SHAPE.post8k} 8 KiB POST, ${DEFAULT_SHAPE.post1m} 1 MiB POST, ${DEFAULT_SHAPE.slow} slow (${SLOW_MS} ms) workers back to back, ${DEFAULT_SHAPE.websockets} WebSockets (a message per 100 ms)`);
+  say(`proxies of a case: ${opts.sequential ? 'one after another, each through its own deploys (--sequential)' : 'side by side, each with its own load, through the same deploys'}`);
   say(`deploys per case: ${opts.deploys}; docker stop -t ${STOP_TIMEOUT_S}; app ports ${PORTS.join('/')} (network_mode: host)`);
   for (const p of PROXIES) if (!installed.get(p)) say(`${p}: not installed (skipped; apt-get install -y ${p})`);
   say();
@@ -887,24 +966,27 @@ async function run(opts: Options, tmp: string): Promise<number> {
   for (const c of opts.cases) {
     say(`## case ${c.name}: ${c.describe}`);
     const caseRows: Row[] = [];
+    const toRun: ProxyName[] = [];
     for (const proxy of opts.proxies) {
       if (c.only && !c.only.includes(proxy)) continue;
-      if (c.kind === 'swarm' && proxy !== 'bluegreen') {
-        caseRows.push({ case: c.name, proxy, skipped: SWARM_PEERS_SKIPPED });
-        continue;
-      }
-      if (!installed.get(proxy)) {
-        caseRows.push({ case: c.name, proxy, skipped: 'not installed' });
-        continue;
-      }
-      process.stdout.write(`  ${proxy} ...`);
+      if (!installed.get(proxy)) caseRows.push({ case: c.name, proxy, skipped: 'not installed' });
+      else toRun.push(proxy);
+    }
+    // Side by side (one run, the same deploys for every proxy) unless --sequential.
+    for (const group of opts.sequential ? toRun.map((p) => [p]) : toRun.length ? [toRun] : []) {
+      process.stdout.write(`  ${group.join(', ')}${group.length > 1 ? ' side by side' : ''} ...`);
       const t = Date.now();
-      const row = await runCase(c, proxy, opts, tmp);
-      caseRows.push(row);
-      say(` ${row.sent} sent, ${row.failed} failed, ${row.wsDropped} WebSockets dropped (${Math.round((Date.now() - t) / 1000)} s)`);
-      for (const f of row.failureSamples ?? []) say(`      ${f}`);
+      const got = await runCase(c, group, opts, tmp);
+      say(` (${Math.round((Date.now() - t) / 1000)} s)`);
+      for (const row of got) {
+        caseRows.push(row);
+        if (row.skipped) say(`    ${row.proxy}: skipped: ${row.skipped}`);
+        else say(`    ${row.proxy}: ${row.sent} sent, ${row.failed} failed, ${row.wsDropped} WebSockets dropped (${row.seconds} s of load)`);
+        for (const f of row.failureSamples ?? []) say(`      ${f}`);
+      }
       if (interrupted) break;
     }
+    caseRows.sort((x, y) => opts.proxies.indexOf(x.proxy) - opts.proxies.indexOf(y.proxy));
     say();
     for (const l of tableLines(caseRows)) say(l);
     for (const r of caseRows) {
@@ -938,7 +1020,7 @@ async function run(opts: Options, tmp: string): Promise<number> {
       timestamp: started.toISOString(),
       durationS: Math.round((Date.now() - started.getTime()) / 1000),
       machine,
-      options: { deploys: opts.deploys, quick: opts.quick, stopTimeoutS: STOP_TIMEOUT_S, appGraceMs: APP_GRACE_MS, unhealthyWaitMs: UNHEALTHY_WAIT_MS, load: DEFAULT_SHAPE, slowMs: SLOW_MS },
+      options: { deploys: opts.deploys, quick: opts.quick, sequential: opts.sequential, stopTimeoutS: STOP_TIMEOUT_S, appGraceMs: APP_GRACE_MS, unhealthyWaitMs: UNHEALTHY_WAIT_MS, load: DEFAULT_SHAPE, slowMs: SLOW_MS },
       cases: opts.cases.filter((c) => charts[c.name]).map((c) => ({ name: c.name, describe: c.describe, env: c.env, entrypoint: !!c.entrypoint, chart: charts[c.name] })),
       missed,
       rows: rows.map((r) => ({ ...r, timeline: r.timeline ? { okPerSec: r.timeline.okPerSec, failedPerSec: r.timeline.failedPerSec, wsDroppedPerSec: r.timeline.wsDroppedPerSec } : undefined })),
