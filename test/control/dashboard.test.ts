@@ -58,7 +58,20 @@ async function until(what: string, check: () => boolean | Promise<boolean>, ms =
 }
 
 test('dashboard: asks for the token, shows live changes without a reload, switch and drain buttons act', { timeout: 60_000 }, async (t) => {
-  const h = await startAdmin({ token: TOKEN, drainMs: 30_000 });
+  // What Docker discovery reports on a swarm manager (its shape: src/discovery/docker-discovery.ts).
+  const engine = { connected: true, lastError: undefined as string | undefined };
+  const discovery = {
+    status: () => ({
+      endpoint: 'unix:///var/run/docker.sock',
+      connected: engine.connected,
+      lastError: engine.lastError,
+      lastSyncAt: Date.now() - 2000,
+      engine: { id: 'E1', name: 'node-a', nodeId: 'abcdef0123456789xyz', nodeAddr: '10.0.0.2', role: 'manager', clusterId: 'c' },
+      swarmTasks: { services: 3, lastSyncAt: Date.now() },
+    }),
+    rejected: [],
+  };
+  const h = await startAdmin({ token: TOKEN, drainMs: 30_000, discovery });
   t.after(() => h.close());
   const app = await startUpstream('app', (req, res) => setTimeout(() => res.end('ok'), req.url!.endsWith('/slow') ? 2500 : 5));
   t.after(() => app.close());
@@ -104,6 +117,9 @@ test('dashboard: asks for the token, shows live changes without a reload, switch
   await page.locator('#conn[data-state="live"]').waitFor();
   assert.equal(await page.locator('article[data-service="shop"] .color.active').getAttribute('data-color'), 'green');
   assert.equal(await page.locator('article').count(), 2);
+  // The header names the engine followed, its swarm role and node, and that it is connected.
+  await page.locator('#engine[data-connected="yes"]').waitFor({ timeout: 3000 });
+  assert.match(await page.locator('#engine').innerText(), /^engine node-a · swarm manager, node abcdef012345 · connected · synced \d+ s ago · 3 swarm services$/);
 
   // A state change arrives live: a new upstream, then a drain with a request still in flight.
   const navigations: string[] = [];
@@ -121,6 +137,17 @@ test('dashboard: asks for the token, shows live changes without a reload, switch
   await page.locator(`tr[data-upstream="${busy.id}"][data-state="draining"] .deadline`).waitFor({ timeout: 3000 });
   assert.match(await page.locator(`tr[data-upstream="${busy.id}"] .inflight`).innerText(), /^1/);
   assert.deepEqual(navigations, [], 'the page never reloaded');
+
+  // Losing the engine shows, with the reason, at the next status push.
+  engine.connected = false;
+  engine.lastError = 'connect ENOENT /var/run/docker.sock';
+  reg.defineService('extra');
+  await page.locator('#engine[data-connected="no"]').waitFor({ timeout: 3000 });
+  assert.match(await page.locator('#engine .bad').innerText(), /disconnected: connect ENOENT/);
+  engine.connected = true;
+  engine.lastError = undefined;
+  reg.removeService('extra');
+  await page.locator('#engine[data-connected="yes"]').waitFor({ timeout: 3000 });
 
   // Click switch: the registry's active color changes and the page shows it.
   await page.click('article[data-service="shop"] button[data-action="switch"][data-color="blue"]');

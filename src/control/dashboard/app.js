@@ -269,8 +269,34 @@ function describe(item) {
   return esc(JSON.stringify(item));
 }
 
+function ago(t) {
+  return typeof t === 'number' ? `${Math.max(0, Math.round((Date.now() - t) / 1000))} s ago` : 'never';
+}
+
+/** Which Docker Engine (and swarm node) discovery follows, whether it is connected, its last sync. */
+function renderEngine() {
+  const el = $('engine');
+  const d = status?.discovery?.status;
+  if (!d || typeof d !== 'object') {
+    el.innerHTML = status ? 'Docker discovery off' : '';
+    el.dataset.connected = 'off';
+    return;
+  }
+  const e = d.engine;
+  const parts = [e && e.name ? `engine <b>${esc(e.name)}</b>` : `engine ${esc(d.endpoint)}`];
+  if (e && e.role && e.role !== 'none') parts.push(`swarm ${esc(e.role)}, node ${esc(String(e.nodeId ?? '').slice(0, 12))}`);
+  parts.push(d.connected ? 'connected' : `<span class="bad">disconnected${d.lastError ? `: ${esc(d.lastError)}` : ''}</span>`);
+  parts.push(`synced ${ago(d.lastSyncAt)}`);
+  if (d.swarmTasks) parts.push(`${esc(d.swarmTasks.services)} swarm services`);
+  const html = parts.join(' · ');
+  if (el.innerHTML !== html) el.innerHTML = html;
+  el.title = String(d.endpoint ?? '');
+  el.dataset.connected = d.connected ? 'yes' : 'no';
+}
+
 function render() {
   if (!status) return;
+  renderEngine();
   const p = status.proxy;
   $('totals').innerHTML = [
     ['requests', p.requests],
@@ -295,6 +321,9 @@ function render() {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// "synced N s ago" counts up between snapshots.
+setInterval(renderEngine, 1000);
 
 // Drain deadlines count down between snapshots.
 setInterval(() => {
