@@ -24,12 +24,13 @@ import { logTime, ProxyProcess, type LogLine } from './support/proxy-process.ts'
 
 const RUN = `bge2e-${Date.now().toString(36)}`;
 /**
- * Graceful apps stopped under load linger 500 ms after SIGTERM before closing idle keep-alive
- * connections (see LINGER_MS in app/server.js): Docker sends SIGTERM and emits the kill event at the
- * same moment, so a POST already on its way on a connection the app closes at once could not be
- * replayed safely. Apps that cannot linger use bin/bluegreen-entrypoint.
+ * Graceful apps stopped under load close their idle keep-alive connections the instant they get
+ * SIGTERM (LINGER_MS=0 in app/server.js, what Node's server.close() does), the same instant Docker
+ * emits the kill event the proxy drains on. A POST on its way on such a connection is reset before
+ * the app's `100 Continue`, which proves it was never taken, so the proxy sends it elsewhere
+ * (src/dataplane/continue-client.ts): these cases expect zero failures without any lame-duck period.
  */
-const GRACEFUL = { LATENCY_MS: 20, LINGER_MS: 500 };
+const GRACEFUL = { LATENCY_MS: 20, LINGER_MS: 0 };
 
 interface Case {
   prefix: string;
