@@ -10,6 +10,8 @@ interface HttpConnection {
   upgraded: boolean;
   idleSince: number;
   bytesAtIdle: number;
+  /** Listens for the end of each of its responses: one function per connection, not a closure per request. */
+  onResponseClose: () => void;
 }
 
 /** A connection that has not carried a request yet gets at least this long to send its first one. */
@@ -36,16 +38,12 @@ export class ClientConnections {
     });
     if (tls) server.on('secureConnection', (socket: Socket) => this.#add(socket));
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      const socket = req.socket;
-      const c = this.#http.get(socket);
+      const c = this.#http.get(req.socket);
       if (!c) return;
       c.requests++;
       c.served++;
-      res.once('close', () => {
-        if (--c.requests > 0) return;
-        c.idleSince = Date.now();
-        c.bytesAtIdle = socket.bytesRead;
-      });
+      // A response emits 'close' once: `on` with the connection's own listener (no `once` wrapper).
+      res.on('close', c.onResponseClose);
     });
     server.on('upgrade', (req: IncomingMessage) => {
       const c = this.#http.get(req.socket);
@@ -56,7 +54,18 @@ export class ClientConnections {
   }
 
   #add(socket: Socket): void {
-    const c: HttpConnection = { requests: 0, served: 0, upgraded: false, idleSince: Date.now(), bytesAtIdle: socket.bytesRead };
+    const c: HttpConnection = {
+      requests: 0,
+      served: 0,
+      upgraded: false,
+      idleSince: Date.now(),
+      bytesAtIdle: socket.bytesRead,
+      onResponseClose: () => {
+        if (--c.requests > 0) return;
+        c.idleSince = Date.now();
+        c.bytesAtIdle = socket.bytesRead;
+      },
+    };
     this.#http.set(socket, c);
     socket.once('close', () => {
       this.#http.delete(socket);
