@@ -79,7 +79,7 @@ export const SETTINGS = {
   },
   expectContinueTimeout: {
     kind: 'duration', default: '1s', restart: false, flag: 'expect-continue-timeout', arg: 'DURATION',
-    doc: "A request whose body must not be sent twice (POST, PATCH, a body above retryBufferSize) goes upstream with `Expect: 100-continue`; if the connection breaks before the 100, it is sent to another upstream. Longest wait for the 100 before the body goes anyway (the upstream is then sent requests without Expect); 0: never send Expect.",
+    doc: "A request whose body must not be sent twice (POST, PATCH, a body above retryBufferSize) goes upstream with `Expect: 100-continue`; if the connection breaks before the 100, it is sent to another upstream. Longest wait for the 100 before the body goes anyway (an upstream that never answered 100 is then sent requests without Expect); 0: never send Expect.",
   },
   clientKeepAlive: {
     kind: 'duration', default: '5s', restart: false, flag: 'client-keep-alive', arg: 'DURATION',

@@ -40,8 +40,9 @@ class CodedError extends Error {
  *
  * Drives the same dispatch handler interface as undici (onRequestStart, onRequestSent once the
  * body starts, onResponseStart/Data/End, onResponseError), so the forwarder has one response path.
- * An upstream that lets `continueTimeoutMs` pass without any answer gets the body anyway, and is
- * remembered (`ignoresExpect`): later requests to it go the ordinary way.
+ * An upstream that lets `continueTimeoutMs` pass without any answer gets the body anyway; if it
+ * never answered 100 at all it is remembered (`ignoresExpect`) and later requests to it go the
+ * ordinary way.
  */
 export class ContinueClient {
   readonly #agent: Agent;
@@ -49,8 +50,13 @@ export class ContinueClient {
   readonly #port: number;
   readonly #opts: ContinueClientOptions;
   #closed = false;
-  /** The upstream let a continue timeout pass: it does not answer Expect. */
+  /** The upstream let a continue timeout pass and never answered 100: it does not answer Expect. */
   ignoresExpect = false;
+  /**
+   * The upstream has answered 100 at least once: it knows Expect, and a later timeout only means it
+   * answers when its handler reads the body (Go's net/http does), so it keeps getting Expect.
+   */
+  answered100 = false;
 
   constructor(origin: string, opts: ContinueClientOptions) {
     const u = new URL(origin);
@@ -163,7 +169,10 @@ class ContinueExchange implements Dispatcher.DispatchController {
     const req = this.#client.open(this.#r);
     this.#req = req;
     req.on('error', (err) => this.#fail(err));
-    req.on('continue', () => this.#sendBody());
+    req.on('continue', () => {
+      this.#client.answered100 = true;
+      this.#sendBody();
+    });
     req.on('response', (res) => this.#response(res));
     req.on('socket', (socket: Socket) => {
       if (socket.connecting) {
@@ -183,7 +192,7 @@ class ContinueExchange implements Dispatcher.DispatchController {
   #waitForContinue(): void {
     if (this.#bodyStarted || this.#res || this.#done) return;
     this.#arm(this.#client.options.continueTimeoutMs, () => {
-      this.#client.ignoresExpect = true;
+      if (!this.#client.answered100) this.#client.ignoresExpect = true;
       this.#sendBody();
     });
   }

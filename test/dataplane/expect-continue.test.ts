@@ -173,6 +173,29 @@ test('an upstream that never answers 100 gets the body after the continue timeou
   assert.doesNotMatch(deaf.seen[2]!.head, /expect:/i);
 });
 
+test('an upstream that answered 100 before keeps getting Expect after a slow one (it answers when its handler reads)', async (t) => {
+  const { proxy, url } = await startProxy({ expectContinueTimeoutMs: 150 });
+  t.after(() => proxy.stop(100));
+  // Like Go's net/http: the 100 goes out when the handler starts reading the body.
+  const lazy = await rawUpstream((s, head, _n, readBody) => {
+    const wait = / \/slow /.test(head) ? 400 : 0;
+    setTimeout(() => {
+      if (!s.destroyed) s.write('HTTP/1.1 100 Continue\r\n\r\n');
+      readBody((b) => respond(s, 200, sha(b)));
+    }, wait);
+  });
+  t.after(() => lazy.close());
+  addUpstream(proxy, 'web', lazy.port);
+  for (const path of ['/fast', '/slow', '/after']) {
+    const body = Buffer.from(`body of ${path}`);
+    const r = await request(`${url}${path}`, { method: 'POST', body });
+    assert.equal(r.status, 200, `${path}: ${r.body}`);
+    assert.equal(r.body, sha(body));
+  }
+  assert.equal(lazy.seen.length, 3);
+  for (const rec of lazy.seen) assert.match(rec.head, /expect: 100-continue/i, rec.head.split('\r\n')[0]);
+});
+
 test('a final answer before the 100 is relayed, the body never sent, and the connection not reused', async (t) => {
   const { proxy, url } = await startProxy();
   t.after(() => proxy.stop(100));
