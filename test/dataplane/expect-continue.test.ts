@@ -262,3 +262,24 @@ test('responses on the Expect path keep their status, headers, body and trailers
   assert.equal(app.seen.length, 3);
   assert.equal(connections.size, 1, 'one upstream connection, kept alive between the three');
 });
+
+test('a chunked POST above the retry buffer streams through the Expect path whole', async (t) => {
+  const { proxy, port } = await startProxy();
+  t.after(() => proxy.stop(100));
+  const good = await startUpstream('good', (req, res, body) => res.end(`${req.headers['transfer-encoding']} ${req.headers.expect} ${sha(body)}`));
+  t.after(() => good.close());
+  addUpstream(proxy, 'web', good.port);
+  const { request: httpRequest } = await import('node:http');
+  const chunk = Buffer.alloc(64 * 1024, 9);
+  const got = await new Promise<string>((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/upload', agent: false }, (res) => {
+      let b = '';
+      res.on('data', (c: Buffer) => (b += c));
+      res.on('end', () => resolve(`${res.statusCode} ${b}`));
+    });
+    req.on('error', reject);
+    for (let i = 0; i < 40; i++) req.write(chunk); // 2.5 MiB, no Content-Length
+    req.end();
+  });
+  assert.equal(got, `200 chunked 100-continue ${sha(Buffer.concat(Array.from({ length: 40 }, () => chunk)))}`);
+});
