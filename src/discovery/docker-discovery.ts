@@ -11,6 +11,7 @@ import { ServiceRetention } from './service-retention.ts';
 import { isStopSignal, stopSignals } from './stop-signal.ts';
 import { engineFromInfo, labelsFromService, mergeServiceLabels, serviceFromInspect, swarmManagerFromInfo, taskStopGraceMs, type EngineInfo, type SwarmService } from './swarm.ts';
 import { SwarmTaskSource, type SwarmTasksState } from './swarm-task-source.ts';
+import { WakeableSleep } from './wakeable-sleep.ts';
 
 // Docker containers in, registry changes out. Start: list + inspect + register, then follow the
 // event stream; every event is applied at once (drains are never batched or delayed), in order per
@@ -134,7 +135,7 @@ export class DockerDiscovery {
   #sessionAc: AbortController | undefined;
   #running: Promise<void> | undefined;
   #unwatch: (() => void) | undefined;
-  #wake: (() => void) | undefined;
+  readonly #pause = new WakeableSleep();
   /** Until then, failed attempts retry at the initial delay: the endpoint just came back. */
   #hintUntil = 0;
   #proxyNetworks: string[] = [];
@@ -208,7 +209,7 @@ export class DockerDiscovery {
       if (this.#connected) return;
       // The socket is back, maybe not listening yet: retry now, and quickly for a little while.
       this.#hintUntil = Date.now() + ENDPOINT_HINT_MS;
-      this.#wake?.();
+      this.#pause.wake();
     });
     this.#running = this.#run();
   }
@@ -216,7 +217,7 @@ export class DockerDiscovery {
   async stop(): Promise<void> {
     this.#stopAc.abort();
     this.#sessionAc?.abort();
-    this.#wake?.();
+    this.#pause.wake();
     this.#unwatch?.();
     for (const rec of this.#tracked.values()) {
       rec.probe?.abort();
@@ -252,7 +253,7 @@ export class DockerDiscovery {
       }
       this.#connected = false;
       if (this.#stopAc.signal.aborted) break;
-      await this.#sleep(this.#delay(failures));
+      await this.#pause.sleep(this.#delay(failures));
     }
   }
 
@@ -262,17 +263,6 @@ export class DockerDiscovery {
     return backoffDelay(Math.max(0, failures - 1), this.#initialBackoffMs, this.#maxBackoffMs);
   }
 
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#wake = done;
-    });
-  }
 
   /**
    * One connection: open the event stream (events are buffered), list and reconcile, apply the

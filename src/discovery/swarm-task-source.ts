@@ -19,6 +19,7 @@ import {
   type ServiceView,
   type TaskView,
 } from './swarm-task.ts';
+import { WakeableSleep } from './wakeable-sleep.ts';
 
 // Swarm services followed through a manager's tasks API, not through container events: a manager's
 // event stream carries no events of other nodes' containers and no task events at all. Services
@@ -123,7 +124,7 @@ export class SwarmTaskSource {
   #pollErrors = 0;
   #lastError: string | undefined;
   #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
+  readonly #pause = new WakeableSleep();
   /** One poll at a time; a poll asked for meanwhile runs right after. */
   #polling: Promise<void> | undefined;
 
@@ -169,7 +170,7 @@ export class SwarmTaskSource {
 
   async stop(): Promise<void> {
     this.#stopAc.abort();
-    this.#wake?.();
+    this.#pause.wake();
     for (const t of this.#tracked.values()) t.probe?.abort();
     await this.#loop;
     await this.#polling?.catch(() => {});
@@ -218,7 +219,7 @@ export class SwarmTaskSource {
 
   #busy(): void {
     this.#busyUntil = Date.now() + BUSY_AFTER_EVENT_MS;
-    this.#wake?.();
+    this.#pause.wake();
   }
 
   async #run(): Promise<void> {
@@ -236,21 +237,10 @@ export class SwarmTaskSource {
         else this.#log.debug(fields, 'still cannot list swarm tasks');
       }
       if (this.#stopAc.signal.aborted) break;
-      await this.#sleep(this.#fast || Date.now() < this.#busyUntil ? this.#fastMs : this.#slowMs);
+      await this.#pause.sleep(this.#fast || Date.now() < this.#busyUntil ? this.#fastMs : this.#slowMs);
     }
   }
 
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#wake = done;
-    });
-  }
 
   #pollOnce(): Promise<void> {
     const p = (this.#polling ?? Promise.resolve()).catch(() => {}).then(() => this.#poll());
