@@ -23,6 +23,7 @@ import { refusedPort } from '../support/servers.ts';
 import { compose, docker, ensureDockerAndImages, ensureProxyImage, repoRoot, TESTAPP_IMAGE, waitFor } from './support/docker.ts';
 import { caseLine, Load, type LoadSummary } from './support/load.ts';
 import { NewConnectionLoad } from './support/new-connection-load.ts';
+import { proxyColors } from './support/proxy-colors.ts';
 
 const FILE = join(repoRoot, 'compose', 'upgrade-swarm.yml');
 const APP_STACK = join(repoRoot, 'test', 'e2e', 'stacks', 'upgrade-swarm-app.yml');
@@ -122,17 +123,8 @@ test('upgrade on swarm (compose/upgrade-swarm.yml): blue → green → blue besi
   cleanup(() => dc(['--profile', 'green', 'down', '--remove-orphans', '-t', '1'], 90_000));
   const t0 = Date.now();
   await dc(['up', '-d', 'netns', 'proxy-blue']);
-  const containerOf = async (svc: string) => (await dc(['--profile', 'green', 'ps', '-q', svc])).trim();
-  const healthy = (svc: string) =>
-    waitFor(
-      async () => {
-        const id = await containerOf(svc);
-        return id !== '' && (await docker(['inspect', '-f', '{{.State.Health.Status}}', id])).trim() === 'healthy' ? id : undefined;
-      },
-      90_000,
-      { intervalMs: 250, what: `${svc} healthy` },
-    );
-  const blue = await healthy('proxy-blue');
+  const colors = proxyColors(dc, env);
+  const blue = await colors.healthy('proxy-blue');
   // Logs kept in $TMPDIR/bluegreen-e2e/<run>-*.log: each proxy container's, and the app's tasks.
   const logDir = join(tmpdir(), 'bluegreen-e2e');
   mkdirSync(logDir, { recursive: true });
@@ -142,7 +134,7 @@ test('upgrade on swarm (compose/upgrade-swarm.yml): blue → green → blue besi
   };
   cleanup(async () => {
     for (const svc of ['proxy-blue', 'proxy-green']) {
-      const id = await containerOf(svc).catch(() => '');
+      const id = await colors.containerOf(svc).catch(() => '');
       if (id) await keepLog(id, `${svc}-last`);
     }
     writeFileSync(join(logDir, `${run}-tasks.log`), await docker(['service', 'ps', '--no-trunc', `${run}_app`]).catch((e: Error) => e.message));
@@ -190,25 +182,9 @@ test('upgrade on swarm (compose/upgrade-swarm.yml): blue → green → blue besi
 
   // The README's recipe, twice: the idle color gets the new image, starts beside the running one,
   // becomes healthy; then the old one is stopped (it drains and exits 0) and removed.
-  const steps: string[] = [];
-  const stoppedAt: number[] = [];
-  for (const [from, to, image] of [['blue', 'green', v2], ['green', 'blue', v3]] as const) {
-    env[`BLUEGREEN_${to.toUpperCase()}_IMAGE`] = image;
-    const startedAt = Date.now();
-    await dc(['up', '-d', '--no-deps', `proxy-${to}`]);
-    const id = await healthy(`proxy-${to}`);
-    const readyAt = Date.now();
-    assert.equal((await docker(['inspect', '-f', '{{.Config.Image}}', id])).trim(), image);
-    const old = await containerOf(`proxy-${from}`);
-    await dc(['stop', `proxy-${from}`], 90_000);
-    const [exit, finished] = (await docker(['inspect', '-f', '{{.State.ExitCode}} {{.State.FinishedAt}}', old])).trim().split(' ');
-    assert.equal(exit, '0', `proxy-${from} drained and exited 0`);
-    stoppedAt.push(Date.parse(finished!));
-    await keepLog(old, `proxy-${from}-${image.split('-').pop()}`);
-    await dc(['rm', '-f', `proxy-${from}`]);
-    steps.push(`${from}→${to}: ready ${readyAt - startedAt} ms after up, overlap ${Date.parse(finished!) - readyAt} ms (ready → old exited)`);
-    await sleep(1500);
-  }
+  const steps = await colors.upgrade([['blue', 'green', v2], ['green', 'blue', v3]], {
+    beforeRemove: (old, from, image) => keepLog(old, `proxy-${from}-${image.split('-').pop()}`),
+  });
   const ka = await keepAlive.stop();
   const nc = await fresh.stop();
   const total = sum(ka, nc);
@@ -224,7 +200,7 @@ test('upgrade on swarm (compose/upgrade-swarm.yml): blue → green → blue besi
         `tasksReplaced=${replaced} upMs=${upMs} lockWaitMs=${lockWaitMs} swarm=${inited ? 'inited by the test' : 'existing'}`,
     ),
   );
-  for (const s of steps) console.log(`  ${s}`);
+  for (const s of steps) console.log(`  ${s.line}`);
   if (replaced > 0) console.log(`  the app's tasks were replaced during the test:\n${taskHistory}`);
   assert.ok(ka.sent > 100 && nc.sent > 100, 'both kinds of clients sent requests throughout');
   assert.equal(
@@ -235,7 +211,7 @@ test('upgrade on swarm (compose/upgrade-swarm.yml): blue → green → blue besi
   );
   // Every task answered, and after each old color exited the new one kept answering on its own.
   for (let slot = 1; slot <= REPLICAS; slot++) assert.ok((ka.byName[`app-${slot}`] ?? 0) > 0, `task slot ${slot} answered`);
-  for (const at of stoppedAt) {
+  for (const { oldExitedAt: at } of steps) {
     const after = [...keepAlive.samples, ...fresh.samples].filter((s) => s.start > at && !s.failure).length;
     assert.ok(after > 20, `requests answered after the old color exited (${after})`);
   }

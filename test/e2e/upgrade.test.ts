@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { compose, docker, ensureProxyImage, removeContainers, repoRoot, runTestApp, waitFor } from './support/docker.ts';
 import { caseLine, Load, type LoadSummary } from './support/load.ts';
 import { NewConnectionLoad } from './support/new-connection-load.ts';
+import { proxyColors } from './support/proxy-colors.ts';
 
 // Upgrading the proxy itself: a new bluegreen process on the same address (SO_REUSEPORT) becomes
 // ready, then the old one drains and exits, under mixed load (keep-alive clients and a new
@@ -142,16 +143,7 @@ test('upgrade: the compose recipe (compose/upgrade.yml): blue → green → blue
     await docker(['rmi', v1, v2, v3]).catch(() => {});
   });
 
-  const containerOf = async (svc: string) => (await dc(['--profile', 'green', 'ps', '-q', svc])).trim();
-  const healthy = (svc: string) =>
-    waitFor(
-      async () => {
-        const id = await containerOf(svc);
-        return id !== '' && (await docker(['inspect', '-f', '{{.State.Health.Status}}', id])).trim() === 'healthy' ? id : undefined;
-      },
-      60_000,
-      { intervalMs: 250, what: `${svc} healthy` },
-    );
+  const colors = proxyColors(dc, env);
 
   await dc(['up', '-d', 'netns', 'proxy-blue']);
   await runTestApp({
@@ -161,7 +153,7 @@ test('upgrade: the compose recipe (compose/upgrade.yml): blue → green → blue
     labels: { 'bluegreen.service': project, 'bluegreen.hosts': host },
     healthcheckIntervalMs: 500,
   });
-  await healthy('proxy-blue');
+  await colors.healthy('proxy-blue', 60_000);
   const url = `http://127.0.0.1:${env.BLUEGREEN_PORT}`;
   keepAlive = new Load({ url, host, clients: 4 }).start();
   await keepAlive.waitForResponder('app-1', 10, 60_000);
@@ -170,28 +162,14 @@ test('upgrade: the compose recipe (compose/upgrade.yml): blue → green → blue
 
   // The README's recipe, twice: the idle color gets the new image, starts beside the running one,
   // becomes healthy; then the old one is stopped (it drains and exits 0) and removed.
-  const steps: string[] = [];
-  for (const [from, to, image] of [['blue', 'green', v2], ['green', 'blue', v3]] as const) {
-    env[`BLUEGREEN_${to.toUpperCase()}_IMAGE`] = image;
-    const startedAt = Date.now();
-    await dc(['up', '-d', '--no-deps', `proxy-${to}`]);
-    const id = await healthy(`proxy-${to}`);
-    const readyAt = Date.now();
-    assert.equal((await docker(['inspect', '-f', '{{.Config.Image}}', id])).trim(), image);
-    const old = await containerOf(`proxy-${from}`);
-    await dc(['stop', `proxy-${from}`], 90_000);
-    const [exit, finished] = (await docker(['inspect', '-f', '{{.State.ExitCode}} {{.State.FinishedAt}}', old])).trim().split(' ');
-    assert.equal(exit, '0', `proxy-${from} drained and exited 0`);
-    await dc(['rm', '-f', `proxy-${from}`]);
-    const ports = (await docker(['port', await containerOf('netns')])).trim().split('\n')[0];
-    steps.push(`${from}→${to}: netns ports ${ports}; ready ${readyAt - startedAt} ms after up, overlap ${Date.parse(finished!) - readyAt} ms (ready → old exited)`);
-    await sleep(1500);
-  }
+  const steps = await colors.upgrade([['blue', 'green', v2], ['green', 'blue', v3]], {
+    describe: async () => `netns ports ${(await docker(['port', await colors.containerOf('netns')])).trim().split('\n')[0]}`,
+  });
   const ka = await keepAlive.stop();
   const nc = await fresh.stop();
   const total = sum(ka, nc);
   console.log(caseLine('upgrade, compose recipe (tcp_migrate_req=1 in netns)', total, `keepAlive=${ka.sent}/${ka.failed} newConnections=${nc.sent}/${nc.failed}`));
-  for (const s of steps) console.log(`  ${s}`);
+  for (const s of steps) console.log(`  ${s.line}`);
   assert.ok(ka.sent > 100 && nc.sent > 100, 'both kinds of clients sent requests throughout');
   assert.equal(total.failed, 0, keepAlive.failures() + '\n' + fresh.samples.filter((s) => s.failure).slice(0, 10).map((s) => `${s.method} ${s.failure} ${s.detail ?? ''}`).join('\n'));
 });
