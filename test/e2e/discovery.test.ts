@@ -15,12 +15,12 @@ import {
   repoRoot,
   runTestApp,
   waitFor,
-  type TestAppOptions,
 } from './support/docker.ts';
 import { request } from '../support/http.ts';
+import { setupBridgeCase, type BridgeCase } from './support/bridge-case.ts';
 import { DockerRelay } from './support/docker-relay.ts';
 import { caseLine, Load } from './support/load.ts';
-import { logTime, ProxyProcess, type LogLine } from './support/proxy-process.ts';
+import { logTime } from './support/proxy-process.ts';
 
 const RUN = `bge2e-${Date.now().toString(36)}`;
 /**
@@ -32,44 +32,10 @@ const RUN = `bge2e-${Date.now().toString(36)}`;
  */
 const GRACEFUL = { LATENCY_MS: 20, LINGER_MS: 0 };
 
-interface Case {
-  prefix: string;
-  service: string;
-  host: string;
-  network: string;
-  proxy: ProxyProcess;
-  labels(extra?: Record<string, string>): Record<string, string>;
-  run(name: string, env: Record<string, string | number>, more?: Partial<TestAppOptions>): Promise<string>;
-  ready(name: string, timeoutMs?: number): Promise<LogLine>;
-}
+type Case = BridgeCase;
 
-async function setupCase(t: TestContext, n: string, proxyEnv: NodeJS.ProcessEnv = {}): Promise<Case> {
-  await ensureDockerAndImages(); // fails (never skips) when Docker cannot be started
-  const prefix = `${RUN}-c${n}`;
-  t.after(async () => {
-    await removeContainers(prefix).catch(() => []);
-    await removeNetworks(prefix).catch(() => []);
-  });
-  const network = `${prefix}-net`;
-  await docker(['network', 'create', '--driver', 'bridge', network]);
-  const proxy = await ProxyProcess.start({ name: prefix, env: proxyEnv });
-  t.after(() => proxy.stop());
-  await proxy.waitForLog((l) => l.msg === 'synced with Docker', 15_000, 'first sync with Docker');
-  const c: Case = {
-    prefix,
-    service: prefix,
-    host: `${prefix}.e2e.test`,
-    network,
-    proxy,
-    labels: (extra = {}) => ({ 'bluegreen.service': prefix, 'bluegreen.hosts': `${prefix}.e2e.test`, ...extra }),
-    run: async (name, env, more = {}) => {
-      await runTestApp({ name: `${prefix}-${name}`, network, labels: c.labels(), env: { NAME: name, ...env }, ...more });
-      return `${prefix}-${name}`;
-    },
-    ready: (name, timeoutMs = 20_000) =>
-      proxy.waitForLog((l) => l.msg === 'container readiness changed' && l['container'] === name && l['to'] === 'ready', timeoutMs, `${name} ready`),
-  };
-  return c;
+function setupCase(t: TestContext, n: string, proxyEnv: NodeJS.ProcessEnv = {}): Promise<Case> {
+  return setupBridgeCase(t, `${RUN}-c${n}`, { env: proxyEnv });
 }
 
 function report(t: TestContext, line: string): void {

@@ -10,11 +10,12 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { docker, ensureDockerAndImages, removeContainers, removeNetworks, runTestApp, TESTAPP_IMAGE, type TestAppOptions } from './support/docker.ts';
+import { docker, ensureDockerAndImages, removeContainers, removeNetworks, runTestApp, TESTAPP_IMAGE } from './support/docker.ts';
+import { readyIn, setupBridgeCase, type BridgeCase } from './support/bridge-case.ts';
 import { DockerRelay } from './support/docker-relay.ts';
 import { heldGet, openFilesLimit, procStatusKb, type HeldReply } from './support/held-requests.ts';
-import { caseLine, Load, type LoadSummary } from './support/load.ts';
-import { logTime, ProxyProcess, type LogLine } from './support/proxy-process.ts';
+import { caseLine, Load, mergeSummaries, type LoadSummary } from './support/load.ts';
+import { logTime, ProxyProcess } from './support/proxy-process.ts';
 import { PrivateDockerd } from './support/private-dockerd.ts';
 import { refusedPort } from '../support/servers.ts';
 
@@ -39,29 +40,8 @@ function report(t: TestContext, label: string, s: LoadSummary, extra: string, wh
   rows.push({ name: label, sent: s.sent, failed: s.failed, maxHoldMs: s.maxLatencyMs, what });
 }
 
-function mergeSummaries(...all: LoadSummary[]): LoadSummary {
-  const out: LoadSummary = { sent: 0, ok: 0, failed: 0, byKind: {}, maxLatencyMs: 0, byName: {} };
-  for (const s of all) {
-    out.sent += s.sent;
-    out.ok += s.ok;
-    out.failed += s.failed;
-    out.maxLatencyMs = Math.max(out.maxLatencyMs, s.maxLatencyMs);
-    for (const [k, v] of Object.entries(s.byKind)) out.byKind[k as keyof LoadSummary['byKind']] = (out.byKind[k as keyof LoadSummary['byKind']] ?? 0) + v;
-    for (const [k, v] of Object.entries(s.byName)) out.byName[k] = (out.byName[k] ?? 0) + v;
-  }
-  return out;
-}
-
-interface Case {
-  prefix: string;
-  service: string;
-  host: string;
-  network: string;
-  proxy: ProxyProcess;
+interface Case extends BridgeCase {
   admin: string;
-  labels(extra?: Record<string, string>): Record<string, string>;
-  run(name: string, env: Record<string, string | number>, more?: Partial<TestAppOptions>): Promise<string>;
-  ready(name: string, timeoutMs?: number): Promise<LogLine>;
 }
 
 async function adminUrl(proxy: ProxyProcess): Promise<string> {
@@ -94,38 +74,10 @@ async function adminPost(admin: string, path: string): Promise<void> {
   assert.equal(r.status, 200, `${path}: ${await r.text()}`);
 }
 
-/** A bridge network, a proxy on the host that reaches containers on it, and helpers. */
+/** A bridge network, a proxy on the host that reaches containers on it (its admin API too), and helpers. */
 async function setupCase(t: TestContext, n: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Case> {
-  await ensureDockerAndImages(); // fails (never skips) when Docker cannot be started
-  const prefix = `${RUN}-c${n}`;
-  t.after(async () => {
-    await removeContainers(prefix).catch(() => []);
-    await removeNetworks(prefix).catch(() => []);
-  });
-  const network = `${prefix}-net`;
-  await docker(['network', 'create', '--driver', 'bridge', network]);
-  const proxy = await ProxyProcess.start({ name: prefix, args, env });
-  t.after(() => proxy.stop());
-  await proxy.waitForLog((l) => l.msg === 'synced with Docker', 15_000, 'first sync with Docker');
-  const c: Case = {
-    prefix,
-    service: prefix,
-    host: `${prefix}.e2e.test`,
-    network,
-    proxy,
-    admin: await adminUrl(proxy),
-    labels: (extra = {}) => ({ 'bluegreen.service': prefix, 'bluegreen.hosts': `${prefix}.e2e.test`, ...extra }),
-    run: async (name, appEnv, more = {}) => {
-      await runTestApp({ name: `${prefix}-${name}`, network, labels: c.labels(), env: { NAME: name, ...appEnv }, ...more });
-      return `${prefix}-${name}`;
-    },
-    ready: (name, timeoutMs = 20_000) => readyIn(proxy, name, timeoutMs),
-  };
-  return c;
-}
-
-function readyIn(proxy: ProxyProcess, name: string, timeoutMs = 20_000): Promise<LogLine> {
-  return proxy.waitForLog((l) => l.msg === 'container readiness changed' && l['container'] === name && l['to'] === 'ready', timeoutMs, `${name} ready`);
+  const c = await setupBridgeCase(t, `${RUN}-c${n}`, { args, env });
+  return { ...c, admin: await adminUrl(c.proxy) };
 }
 
 /** Prefixes (bgf-PID-TIME) of runs whose process is gone, among these resource names. */

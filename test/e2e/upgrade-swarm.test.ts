@@ -21,7 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { cleanups } from './support/cleanups.ts';
 import { refusedPort } from '../support/servers.ts';
 import { compose, docker, ensureDockerAndImages, ensureProxyImage, repoRoot, TESTAPP_IMAGE, waitFor } from './support/docker.ts';
-import { caseLine, Load, type LoadSummary } from './support/load.ts';
+import { caseLine, Load, mergeSummaries } from './support/load.ts';
 import { NewConnectionLoad } from './support/new-connection-load.ts';
 import { proxyColors } from './support/proxy-colors.ts';
 
@@ -39,17 +39,6 @@ async function takeSwarmLock(): Promise<() => void> {
     lock.once('exit', (code) => reject(new Error(`flock ${LOCK} exited ${code}`)));
   });
   return () => lock.stdin.end();
-}
-
-function sum(a: LoadSummary, b: LoadSummary): LoadSummary {
-  return {
-    sent: a.sent + b.sent,
-    ok: a.ok + b.ok,
-    failed: a.failed + b.failed,
-    byKind: Object.fromEntries([...new Set([...Object.keys(a.byKind), ...Object.keys(b.byKind)])].map((k) => [k, (a.byKind[k as 'reset'] ?? 0) + (b.byKind[k as 'reset'] ?? 0)])),
-    maxLatencyMs: Math.max(a.maxLatencyMs, b.maxLatencyMs),
-    byName: {},
-  };
 }
 
 test('upgrade on swarm (compose/upgrade-swarm.yml): blue → green → blue beside a 3-replica stack under load, no failed request', { timeout: 600_000 }, async (t) => {
@@ -187,7 +176,7 @@ test('upgrade on swarm (compose/upgrade-swarm.yml): blue → green → blue besi
   });
   const ka = await keepAlive.stop();
   const nc = await fresh.stop();
-  const total = sum(ka, nc);
+  const total = mergeSummaries(ka, nc);
   // The app's own tasks are not under test: say so when Swarm replaced one meanwhile (e.g. a health
   // check that timed out on a busy machine), so that a failure is not blamed on the upgrade.
   const taskHistory = await docker(['service', 'ps', '--no-trunc', '--format', '{{.Name}} {{.CurrentState}} {{.Error}}', `${run}_app`]);

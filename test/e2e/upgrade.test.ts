@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { compose, docker, ensureProxyImage, removeContainers, repoRoot, runTestApp, waitFor } from './support/docker.ts';
-import { caseLine, Load, type LoadSummary } from './support/load.ts';
+import { compose, docker, ensureProxyImage, removeContainers, repoRoot, runTestApp } from './support/docker.ts';
+import { caseLine, Load, mergeSummaries, type LoadSummary } from './support/load.ts';
 import { NewConnectionLoad } from './support/new-connection-load.ts';
 import { proxyColors } from './support/proxy-colors.ts';
 
@@ -43,19 +43,8 @@ function runInNetns(migrate: 0 | 1, upgrades: number): Promise<NetnsResult> {
   });
 }
 
-function sum(a: LoadSummary, b: LoadSummary): LoadSummary {
-  return {
-    sent: a.sent + b.sent,
-    ok: a.ok + b.ok,
-    failed: a.failed + b.failed,
-    byKind: Object.fromEntries([...new Set([...Object.keys(a.byKind), ...Object.keys(b.byKind)])].map((k) => [k, (a.byKind[k as 'reset'] ?? 0) + (b.byKind[k as 'reset'] ?? 0)])),
-    maxLatencyMs: Math.max(a.maxLatencyMs, b.maxLatencyMs),
-    byName: {},
-  };
-}
-
 function report(label: string, r: NetnsResult): LoadSummary {
-  const total = sum(r.keepAlive, r.newConnections);
+  const total = mergeSummaries(r.keepAlive, r.newConnections);
   const overlaps = r.steps.map((s) => s.overlapMs);
   console.log(
     caseLine(
@@ -167,7 +156,7 @@ test('upgrade: the compose recipe (compose/upgrade.yml): blue → green → blue
   });
   const ka = await keepAlive.stop();
   const nc = await fresh.stop();
-  const total = sum(ka, nc);
+  const total = mergeSummaries(ka, nc);
   console.log(caseLine('upgrade, compose recipe (tcp_migrate_req=1 in netns)', total, `keepAlive=${ka.sent}/${ka.failed} newConnections=${nc.sent}/${nc.failed}`));
   for (const s of steps) console.log(`  ${s.line}`);
   assert.ok(ka.sent > 100 && nc.sent > 100, 'both kinds of clients sent requests throughout');

@@ -40,6 +40,20 @@ export interface LoadSummary {
   byName: Record<string, number>;
 }
 
+/** One summary of several loads (e.g. keep-alive and new-connection clients of the same run). */
+export function mergeSummaries(...all: LoadSummary[]): LoadSummary {
+  const out: LoadSummary = { sent: 0, ok: 0, failed: 0, byKind: {}, maxLatencyMs: 0, byName: {} };
+  for (const s of all) {
+    out.sent += s.sent;
+    out.ok += s.ok;
+    out.failed += s.failed;
+    out.maxLatencyMs = Math.max(out.maxLatencyMs, s.maxLatencyMs);
+    for (const [k, v] of Object.entries(s.byKind)) out.byKind[k as FailureKind] = (out.byKind[k as FailureKind] ?? 0) + v;
+    for (const [k, v] of Object.entries(s.byName)) out.byName[k] = (out.byName[k] ?? 0) + v;
+  }
+  return out;
+}
+
 export class Load {
   readonly samples: Sample[] = [];
   readonly #opts: Required<LoadOptions>;
