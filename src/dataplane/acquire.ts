@@ -2,6 +2,7 @@ import { BluegreenError } from '../errors.ts';
 import type { Service } from '../registry/service.ts';
 import type { Upstream } from '../registry/upstream.ts';
 import type { Balancer } from './balancer.ts';
+import type { AbortHook } from './hold-queue.ts';
 
 /** How long a request whose every eligible upstream already failed waits before trying them again. */
 const RETRY_PAUSE_MS = 250;
@@ -9,10 +10,11 @@ const RETRY_PAUSE_MS = 250;
 export interface AcquireContext {
   balancer: Balancer;
   /** Upstreams this request already failed on; cleared when it has to try them again. */
-  tried: Set<Upstream>;
+  tried: Set<Upstream> | undefined;
   /** Absolute time (ms) after which the request stops waiting. */
   deadline: number;
-  signal: AbortSignal;
+  /** Ends the wait when the client goes away. */
+  signal: AbortHook;
   /** Called once, when the request first has to wait. */
   onHold?: () => void;
 }
@@ -47,6 +49,6 @@ export async function acquireUpstream(svc: Service, ctx: AcquireContext): Promis
     // Every eligible upstream already failed this request: pause briefly, then try them again.
     const retrying = eligibleCount > 0;
     const outcome = await svc.holdQueue.wait(retrying ? Math.min(remaining, RETRY_PAUSE_MS) : remaining, ctx.signal);
-    if (retrying || outcome === 'released') ctx.tried.clear();
+    if (retrying || outcome === 'released') ctx.tried?.clear();
   }
 }

@@ -11,6 +11,7 @@ import { watchBodyIdle } from './client-limits.ts';
 import { sendError, sendSocketError } from './error-response.ts';
 import { TrustedProxies, scrubUntrustedForwarded, upstreamRequestHeaders } from './forwarded-headers.ts';
 import { forwardAttempt, type AttemptResult, type FailedAttempt } from './forwarder.ts';
+import type { AbortHook } from './hold-queue.ts';
 import { DEFAULT_DATAPLANE_OPTIONS, type DataPlaneOptions } from './options.ts';
 import { NO_BODY, hasRequestBody, isReplayable, readRequestBody, type RequestBody } from './request-body.ts';
 import type { RequestObserver } from './request-observer.ts';
@@ -123,7 +124,7 @@ export class DataPlane {
     this.stats.requests++;
     this.stats.active++;
     const ctx = new RequestContext(req, res);
-    res.once('close', () => this.#closed(ctx));
+    res.on('close', () => this.#closed(ctx)); // 'close' is emitted once: no once() wrapper per request
     if (this.#closing) res.setHeader('connection', 'close');
     void this.#handle(req, res, ctx);
   };
@@ -138,7 +139,7 @@ export class DataPlane {
     this.stats.active--;
     if (this.stats.active === 0 && this.#idleWaiters.length) this.#notifyIdle();
     const res = ctx.res;
-    if (!res.writableFinished) ctx.abortController?.abort();
+    if (!res.writableFinished) ctx.abort();
     const status = res.writableFinished ? res.statusCode : 0;
     this.observer?.onResponse(ctx.service, ctx.upstream, status, performance.now() - ctx.started);
     if (this.options.accessLog) {
@@ -196,7 +197,8 @@ export class DataPlane {
           return; // the client went away mid-body
         }
       } else req.resume();
-      const headers = upstreamRequestHeaders(req, (req.socket as { encrypted?: boolean }).encrypted === true, this.#trusted);
+      // Made for the first attempt, not before: a held request does not keep them while it waits.
+      let headers: string[] | undefined;
       let tried: Set<Upstream> | undefined;
       let resetRetries = 0;
       let last: FailedAttempt | undefined;
@@ -204,14 +206,13 @@ export class DataPlane {
         // Fast path: a ready upstream at once, no allocation. Otherwise hold (or retry elsewhere).
         let up = tried === undefined && !svc.paused ? this.#balancer.pick(svc.eligible(), undefined, Date.now()) : undefined;
         if (!up) {
-          tried ??= new Set();
           let holdStart = 0;
           try {
             up = await acquireUpstream(svc, {
               balancer: this.#balancer,
               tried,
               deadline: Date.now() + this.options.holdTimeoutMs - (performance.now() - ctx.started),
-              signal: ctx.signal(),
+              signal: ctx,
               onHold: () => {
                 holdStart = Date.now();
                 svc.held++;
@@ -245,7 +246,7 @@ export class DataPlane {
           continueClient: body.kind === 'none' ? undefined : this.#pools.continueClient(up),
           req,
           res,
-          headers,
+          headers: (headers ??= upstreamRequestHeaders(req, (req.socket as { encrypted?: boolean }).encrypted === true, this.#trusted)),
           body,
         });
         if (r.outcome !== 'failed') return;
@@ -341,21 +342,50 @@ export class DataPlane {
   }
 }
 
-/** Per-request state shared by the handler and the close listener; the AbortController is made only when a request has to wait. */
-class RequestContext {
+/**
+ * Per-request state shared by the handler and the close listener. It is also the abort hook of a
+ * held request (one listener: a request waits in one hold queue at a time), so holding costs no
+ * AbortController; one is made only for the wait before discovery's first sync.
+ */
+class RequestContext implements AbortHook {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly started = performance.now();
   service: Service | undefined;
   upstream: Upstream | undefined;
   abortController: AbortController | undefined;
+  #aborted = false;
+  #onAbort: (() => void) | undefined;
 
   constructor(req: IncomingMessage, res: ServerResponse) {
     this.req = req;
     this.res = res;
   }
 
-  /** Aborts when the client goes away before its response is complete. */
+  /** True once the client went away before its response was complete. */
+  get aborted(): boolean {
+    return this.#aborted || (this.res.destroyed && !this.res.writableFinished);
+  }
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.#onAbort = listener;
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    if (this.#onAbort === listener) this.#onAbort = undefined;
+  }
+
+  /** The client went away before its response was complete. */
+  abort(): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    const f = this.#onAbort;
+    this.#onAbort = undefined;
+    f?.();
+    this.abortController?.abort();
+  }
+
+  /** An AbortSignal that aborts when the client goes away before its response is complete. */
   signal(): AbortSignal {
     if (!this.abortController) {
       this.abortController = new AbortController();

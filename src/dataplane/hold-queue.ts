@@ -3,12 +3,23 @@ import { BluegreenError } from '../errors.ts';
 /** How one wait in the hold queue ended, when it did not fail. */
 export type HoldOutcome = 'released' | 'timeout';
 
+/**
+ * What ends a wait early when the client goes away: an AbortSignal, or anything with the same
+ * three members (the data plane's request context, which costs a held request far less than an
+ * AbortController and its signal).
+ */
+export interface AbortHook {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 interface Waiter {
   resolve: (outcome: HoldOutcome) => void;
   reject: (err: Error) => void;
   /** performance.now() after which the wait ends as timed out. */
   deadline: number;
-  signal: AbortSignal | undefined;
+  signal: AbortHook | undefined;
   onAbort: (() => void) | undefined;
   done: boolean;
 }
@@ -44,7 +55,7 @@ export class HoldQueue {
   }
 
   /** Waits until released or `timeoutMs` passes. Rejects when full or when `signal` aborts. */
-  wait(timeoutMs: number, signal?: AbortSignal): Promise<HoldOutcome> {
+  wait(timeoutMs: number, signal?: AbortHook): Promise<HoldOutcome> {
     if (signal?.aborted) return Promise.reject(new BluegreenError('CLIENT_ABORTED', 'client went away while held'));
     if (this.#live >= this.capacity) {
       return Promise.reject(

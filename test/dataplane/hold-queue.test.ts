@@ -35,6 +35,32 @@ test('an aborted client leaves the queue', async () => {
   assert.equal(await other, 'released');
 });
 
+test('any abort hook with the three members of an AbortSignal ends a wait (the data plane passes its request context)', async () => {
+  const q = new HoldQueue(5);
+  let listener: (() => void) | undefined;
+  const hook = {
+    aborted: false,
+    addEventListener: (_type: 'abort', f: () => void) => {
+      listener = f;
+    },
+    removeEventListener: (_type: 'abort', f: () => void) => {
+      if (listener === f) listener = undefined;
+    },
+  };
+  const w = q.wait(10_000, hook);
+  assert.ok(listener, 'the queue listens for the abort');
+  hook.aborted = true;
+  listener();
+  await assert.rejects(w, (e: unknown) => isBluegreenError(e, 'CLIENT_ABORTED'));
+  assert.equal(q.size, 0);
+  assert.equal(listener, undefined, 'the listener is removed once the wait ended');
+  await assert.rejects(q.wait(10_000, hook), (e: unknown) => isBluegreenError(e, 'CLIENT_ABORTED'), 'an aborted hook rejects at once');
+  const released = q.wait(10_000, { ...hook, aborted: false });
+  q.releaseAll();
+  assert.equal(await released, 'released');
+  assert.equal(listener, undefined, 'released: the listener is removed');
+});
+
 test('rejectAll fails every waiter with the reason', async () => {
   const q = new HoldQueue(5);
   const w = q.wait(10_000);
