@@ -414,6 +414,8 @@ async function startUpstream(): Promise<{ port: number; child: Child }> {
 
 async function startProxy(upstreamPort: number, cpuProfDir: string | undefined): Promise<Target> {
   const port = await freePort();
+  // Its own admin port too: the default (9901) may be taken by another proxy on this machine.
+  const adminPort = await freePort();
   const nodeArgs = cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : [];
   const child = spawnChild('proxy', process.execPath, [
     ...nodeArgs,
@@ -421,6 +423,8 @@ async function startProxy(upstreamPort: number, cpuProfDir: string | undefined):
     'serve',
     '--listen',
     `127.0.0.1:${port}`,
+    '--admin',
+    `127.0.0.1:${adminPort}`,
     '--upstream',
     `web=127.0.0.1:${upstreamPort}`,
     '--log-level',
