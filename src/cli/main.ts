@@ -1,9 +1,8 @@
 import { parseArgs } from 'node:util';
 import { isControlCommand, runControlCommand } from './control-commands.ts';
-import { runDeployCommand } from './deploy.ts';
-import { serve } from './serve.ts';
-import { socketFilter } from './socket-filter.ts';
-import { runWaitCommand } from './wait-command.ts';
+
+// Each command's module is loaded when that command runs: `serve` does not carry `deploy`'s
+// compose and YAML code, nor the others'.
 
 const USAGE = `usage: bluegreen <command> [options]
 
@@ -31,13 +30,13 @@ async function main(argv: string[]): Promise<number> {
   if (isControlCommand(command)) return runControlCommand(command, rest);
   switch (command) {
     case 'serve':
-      return serve(rest);
+      return (await import('./serve.ts')).serve(rest);
     case 'deploy':
-      return runDeployCommand(rest);
+      return (await import('./deploy.ts')).runDeployCommand(rest);
     case 'wait':
-      return runWaitCommand(rest);
+      return (await import('./wait-command.ts')).runWaitCommand(rest);
     case 'socket-filter':
-      return socketFilter(rest);
+      return (await import('./socket-filter.ts')).socketFilter(rest);
     case undefined:
     case '-h':
     case '--help':

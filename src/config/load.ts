@@ -1,7 +1,8 @@
 import { editDistance } from '../edit-distance.ts';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseDocument } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
 import type * as z from 'zod';
 import { BluegreenError } from '../errors.ts';
 import {
@@ -214,8 +215,15 @@ export function resolveSettings(input: ResolveInput): LoadedSettings {
   return { settings, file: input.file, explicit: input.explicit, text: input.text, sources, warnings, loadedAt: Date.now() };
 }
 
+/**
+ * The YAML parser (~9 MB of RSS once loaded) is loaded with the first settings file it parses: a
+ * proxy configured by flags and environment alone never loads it.
+ */
+let yaml: typeof Yaml | undefined;
+const loadYaml = (): typeof Yaml => (yaml ??= createRequire(import.meta.url)('yaml') as typeof Yaml);
+
 function parseYaml(text: string, file: string, problems: Problems): Record<string, unknown> | undefined {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, strict: true, stringKeys: true });
+  const doc = loadYaml().parseDocument(text, { prettyErrors: true, uniqueKeys: true, strict: true, stringKeys: true });
   if (doc.errors.length > 0) {
     for (const e of doc.errors) {
       const at = e.linePos?.[0];
