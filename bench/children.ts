@@ -21,6 +21,7 @@ export interface SpawnOptions {
   /** Open an IPC channel (the child reports its port). */
   ipc?: boolean;
   onStdout?: (chunk: string) => void;
+  onStderr?: (chunk: string) => void;
 }
 
 const children = new Set<Child>();
@@ -53,7 +54,10 @@ export function spawnChild(name: string, cmd: string, args: string[], opts: Spaw
     keep(chunk);
     opts.onStdout?.(chunk.toString('utf8'));
   });
-  proc.stderr?.on('data', keep);
+  proc.stderr?.on('data', (chunk: Buffer) => {
+    keep(chunk);
+    opts.onStderr?.(chunk.toString('utf8'));
+  });
   const child: Child = { name, proc, done: false, exitText: '', exited: Promise.resolve(), tail: () => out.trim() };
   child.exited = new Promise<void>((res) => {
     const finish = (text: string): void => {
