@@ -10,7 +10,7 @@ import { LeastInFlightBalancer, type Balancer } from './balancer.ts';
 import { watchBodyIdle } from './client-limits.ts';
 import { sendError, sendSocketError } from './error-response.ts';
 import { TrustedProxies, scrubUntrustedForwarded, upstreamRequestHeaders } from './forwarded-headers.ts';
-import { forwardAttempt, type AttemptResult, type FailedAttempt } from './forwarder.ts';
+import { IDEMPOTENT_METHODS, forwardAttempt, needsExpect, type AttemptResult, type FailedAttempt } from './forwarder.ts';
 import type { AbortHook } from './hold-queue.ts';
 import { DEFAULT_DATAPLANE_OPTIONS, type DataPlaneOptions } from './options.ts';
 import { NO_BODY, hasRequestBody, isReplayable, readRequestBody, type RequestBody } from './request-body.ts';
@@ -19,7 +19,6 @@ import { Router } from './router.ts';
 import { UpstreamPools } from './upstream-pools.ts';
 import { WebSocketForwarder } from './websocket-forwarder.ts';
 
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 /** Failures after the request may have reached an upstream are retried at most this many times. */
 const MAX_RESET_RETRIES = 2;
 
@@ -161,7 +160,7 @@ export class DataPlane {
   }
 
   /** Before discovery's first sync: known routes are served, others wait for the sync (bounded). */
-  async #routeBeforeSync(host: string | undefined, url: string, signal: AbortSignal): Promise<Service | BluegreenError> {
+  async #routeBeforeSync(host: string | undefined, url: string, signal: AbortHook): Promise<Service | BluegreenError> {
     // A request for a route already known (static upstreams) is served at once, also while the
     // Docker Engine is unreachable; any other may be for a service discovery has not synced yet:
     // it waits, bounded by the hold timeout.
@@ -183,7 +182,7 @@ export class DataPlane {
       const url = req.url ?? '/';
       const routed = this.#synced
         ? this.#routeNow(req.headers.host, url)
-        : await this.#routeBeforeSync(req.headers.host, url, ctx.signal());
+        : await this.#routeBeforeSync(req.headers.host, url, ctx);
       if (routed instanceof BluegreenError) return sendError(res, routed.code, routed.message);
       const svc = routed;
       ctx.service = svc;
@@ -243,7 +242,7 @@ export class DataPlane {
         const r = await forwardAttempt({
           upstream: up,
           dispatcher: this.#pools.get(up),
-          continueClient: body.kind === 'none' ? undefined : this.#pools.continueClient(up),
+          continueClient: this.options.expectContinueTimeoutMs > 0 && needsExpect(req.method ?? 'GET', body) ? this.#pools.continueClient(up) : undefined,
           req,
           res,
           headers: (headers ??= upstreamRequestHeaders(req, (req.socket as { encrypted?: boolean }).encrypted === true, this.#trusted)),
@@ -259,7 +258,7 @@ export class DataPlane {
           replayable &&
           !res.destroyed &&
           (r.phase === 'connect' ||
-            (r.phase === 'reset' && (IDEMPOTENT.has(method) || !r.requestSent) && resetRetries++ < MAX_RESET_RETRIES));
+            (r.phase === 'reset' && (IDEMPOTENT_METHODS.has(method) || !r.requestSent) && resetRetries++ < MAX_RESET_RETRIES));
         this.#log.warn(
           { upstream: up.name, service: svc.name, method, url, phase: r.phase, err: r.error.message, retry: safe },
           safe ? 'upstream attempt failed; retrying' : 'upstream attempt failed',
@@ -344,8 +343,8 @@ export class DataPlane {
 
 /**
  * Per-request state shared by the handler and the close listener. It is also the abort hook of a
- * held request (one listener: a request waits in one hold queue at a time), so holding costs no
- * AbortController; one is made only for the wait before discovery's first sync.
+ * request that waits (one listener: a request waits for one thing at a time, the first sync or its
+ * hold queue), so waiting costs no AbortController.
  */
 class RequestContext implements AbortHook {
   readonly req: IncomingMessage;
@@ -353,7 +352,6 @@ class RequestContext implements AbortHook {
   readonly started = performance.now();
   service: Service | undefined;
   upstream: Upstream | undefined;
-  abortController: AbortController | undefined;
   #aborted = false;
   #onAbort: (() => void) | undefined;
 
@@ -382,16 +380,6 @@ class RequestContext implements AbortHook {
     const f = this.#onAbort;
     this.#onAbort = undefined;
     f?.();
-    this.abortController?.abort();
-  }
-
-  /** An AbortSignal that aborts when the client goes away before its response is complete. */
-  signal(): AbortSignal {
-    if (!this.abortController) {
-      this.abortController = new AbortController();
-      if (this.res.destroyed && !this.res.writableFinished) this.abortController.abort();
-    }
-    return this.abortController.signal;
   }
 }
 
@@ -413,14 +401,16 @@ function failureMessage(up: Upstream, r: Extract<AttemptResult, { outcome: 'fail
   return `${what} upstream ${up.name} (${up.address}) of service ${up.service}: ${r.error.message}${why}`;
 }
 
-function waitOrAbort(p: Promise<void>, ms: number, signal: AbortSignal): Promise<void> {
+function waitOrAbort(p: Promise<void>, ms: number, signal: AbortHook): Promise<void> {
   return new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
+    // The timeout ends the wait like the sync or an abort: the listener is removed either way (a
+    // request context has one listener slot, which its hold queue wait uses next).
     const done = () => {
       clearTimeout(t);
       signal.removeEventListener('abort', done);
       resolve();
     };
+    const t = setTimeout(done, ms);
     signal.addEventListener('abort', done, { once: true });
     void p.then(done);
   });

@@ -39,8 +39,19 @@ const CONNECT_CODES = new Set([
   'UND_ERR_DESTROYED',
 ]);
 
-/** Methods the data plane may replay after a reset; any other is checked once more before it is written. */
-const REPLAYABLE_AFTER_WRITE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+/**
+ * Idempotent methods: the data plane may replay them after a reset. Any other is checked once more
+ * before it is written, or sent with `Expect: 100-continue` when it has a body.
+ */
+export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+/**
+ * True when a request goes upstream with `Expect: 100-continue` (ContinueClient): it has a body and
+ * must not be sent twice (a non-idempotent method, or a body too large to buffer for a replay).
+ */
+export function needsExpect(method: string, body: RequestBody): boolean {
+  return body.kind !== 'none' && (body.kind === 'stream' || !IDEMPOTENT_METHODS.has(method));
+}
 
 export function classifyFailure(err: Error): FailurePhase {
   const code = (err as { code?: string }).code ?? '';
@@ -55,7 +66,10 @@ export function classifyFailure(err: Error): FailurePhase {
 export interface Attempt {
   upstream: Upstream;
   dispatcher: Dispatcher;
-  /** Sends a request with a body that must not be sent twice with `Expect: 100-continue` (see ContinueClient). */
+  /**
+   * Given for a request that `needsExpect` (and while Expect is on for the upstream): the request goes
+   * through it, with `Expect: 100-continue`, instead of `dispatcher`.
+   */
   continueClient: ContinueClient | undefined;
   req: IncomingMessage;
   res: ServerResponse;
@@ -73,15 +87,14 @@ export interface Attempt {
 export function forwardAttempt(a: Attempt): Promise<AttemptResult> {
   return new Promise<AttemptResult>((resolve) => {
     const method = a.req.method ?? 'GET';
-    const notReplayable = !REPLAYABLE_AFTER_WRITE.has(method);
     const path = a.req.url ?? '/';
     const b = a.body;
-    if (b.kind !== 'none' && a.continueClient && (notReplayable || b.kind === 'stream')) {
+    if (a.continueClient && b.kind !== 'none') {
       const h = new AttemptHandler(a.upstream, a.res, resolve, false, true);
       a.continueClient.dispatch({ path, method, headers: a.headers, body: b.kind === 'buffered' ? b.data : b.source }, h);
       return;
     }
-    const h = new AttemptHandler(a.upstream, a.res, resolve, notReplayable, false);
+    const h = new AttemptHandler(a.upstream, a.res, resolve, !IDEMPOTENT_METHODS.has(method), false);
     const body = b.kind === 'none' ? null : b.kind === 'buffered' ? b.data : b.source;
     a.dispatcher.dispatch({ path, method, headers: a.headers, body, reset: false }, h);
   });

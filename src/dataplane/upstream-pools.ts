@@ -164,12 +164,14 @@ export class UpstreamPools {
     return pool;
   }
 
-  /** The upstream's `Expect: 100-continue` client; undefined when it is off or the upstream ignores Expect. */
+  /**
+   * The upstream's `Expect: 100-continue` client (made on first use); undefined once the upstream
+   * has shown it ignores Expect. The caller decides whether Expect is on.
+   */
   continueClient(up: Upstream): ContinueClient | undefined {
-    const o = this.#opts();
-    if (o.continueTimeoutMs <= 0) return undefined;
     let c = this.#continue.get(up.id);
     if (!c) {
+      const o = this.#opts();
       c = new ContinueClient(up.origin, {
         connectTimeoutMs: o.connectTimeoutMs,
         headersTimeoutMs: o.headersTimeoutMs,
