@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { ensureDockerAndImages, repoRoot, run, TESTAPP_IMAGE, waitFor, type RunOptions } from '../support/docker.ts';
 import type { LogLine } from '../support/proxy-process.ts';
 import { ContainerLog } from '../support/container-log.ts';
+import { cleanups } from '../support/cleanups.ts';
 
 export const HARNESS = join(repoRoot, 'test', 'e2e', 'multinode', 'swarm-nodes.sh');
 export const STACK_FILE = join(repoRoot, 'compose', 'swarm-multinode.yml');
@@ -46,17 +47,7 @@ export function ensureImages(): Promise<void> {
  */
 export async function swarmUp(t: TestContext, nodes: number, managers: number): Promise<{ cleanup: (step: () => unknown) => void }> {
   await ensureImages();
-  const steps: (() => unknown)[] = [];
-  t.after(async () => {
-    for (const step of steps.reverse()) {
-      try {
-        await step();
-      } catch (err) {
-        console.error(`cleanup: ${(err as Error).message}`);
-      }
-    }
-  });
-  const cleanup = (step: () => unknown) => steps.push(step);
+  const cleanup = cleanups(t);
   await harness(['down']);
   cleanup(async () => {
     if (process.env.BGM_KEEP === '1') console.error(`BGM_KEEP=1: the swarm stays up; ${HARNESS} down removes it`);
